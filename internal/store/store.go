@@ -1,0 +1,195 @@
+// Package store opens Slipway's metadata database (SQLite by default,
+// PostgreSQL at scale), applies the embedded migrations and gives domain
+// packages two ways to write: Tx for a plain transaction and Batch for writes
+// that are grouped with other callers' into one commit.
+//
+// Domain packages own their SQL. They write it once, with ? placeholders, in
+// the subset both dialects share; Q rewrites placeholders for PostgreSQL.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// Dialect names the SQL engine behind a DB.
+type Dialect int
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// DB is the metadata database. Read is safe for concurrent queries; writes go
+// through Tx or Batch so that SQLite only ever has one writer and never
+// answers "database is locked".
+type DB struct {
+	Dialect Dialect
+	Read    *sql.DB
+	write   *sql.DB
+	queries sync.Map // query text -> rebound text, for PostgreSQL
+	batcher *batcher
+}
+
+// Open connects to dsn: a postgres:// or postgresql:// URL, or a path to a
+// SQLite file (an optional sqlite:// prefix is accepted). Migrations are
+// applied before Open returns.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var db *DB
+	var err error
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err = openPostgres(dsn)
+	default:
+		db, err = openSQLite(strings.TrimPrefix(dsn, "sqlite://"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.batcher = newBatcher(db)
+	return db, nil
+}
+
+func openSQLite(path string) (*DB, error) {
+	if path == "" {
+		return nil, fmt.Errorf("store: empty SQLite path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", dir, err)
+		}
+	}
+	// synchronous(FULL) makes every commit durable; group commit in Batch
+	// keeps that affordable. case_sensitive_like matches MLflow's LIKE, which
+	// is case-sensitive (ILIKE is the insensitive one).
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(FULL)&_pragma=case_sensitive_like(1)&_txlock=immediate"
+	write, err := sql.Open("sqlite", "file:"+path+pragmas)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	// Touch the writer first so the WAL switch happens before readers open.
+	if err := write.Ping(); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	read.SetConnMaxLifetime(0)
+	return &DB{Dialect: SQLite, Read: read, write: write}, nil
+}
+
+func openPostgres(dsn string) (*DB, error) {
+	pool, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	pool.SetMaxOpenConns(16)
+	pool.SetMaxIdleConns(16)
+	if err := pool.Ping(); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect postgres: %w", err)
+	}
+	return &DB{Dialect: Postgres, Read: pool, write: pool}, nil
+}
+
+// Close waits for queued batch writes to commit, then closes connections.
+func (db *DB) Close() error {
+	if db.batcher != nil {
+		db.batcher.close()
+	}
+	err := db.write.Close()
+	if db.Read != db.write {
+		if rerr := db.Read.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// Q returns query with ? placeholders rewritten for the dialect. Queries are
+// written in code, so the rewrite is cached per distinct text.
+func (db *DB) Q(query string) string {
+	if db.Dialect != Postgres {
+		return query
+	}
+	if q, ok := db.queries.Load(query); ok {
+		return q.(string)
+	}
+	q := Rebind(query)
+	db.queries.Store(query, q)
+	return q
+}
+
+// Rebind rewrites ? placeholders to $1, $2, ... skipping quoted text.
+func Rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Tx runs fn in its own write transaction and commits when fn returns nil.
+func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Batch runs fn in a transaction shared with other concurrent Batch callers,
+// isolated from them by a savepoint: if fn fails only its own writes are
+// undone. Batch returns after the shared transaction has committed, so an
+// acknowledged write is durable.
+func (db *DB) Batch(ctx context.Context, fn func(*sql.Tx) error) error {
+	return db.batcher.do(ctx, fn)
+}
