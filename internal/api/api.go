@@ -1,0 +1,214 @@
+// Package api assembles Slipway's HTTP surface: the protocol handlers
+// (MLflow today; native, inference later) behind one middleware chain that
+// recovers panics, authenticates, logs and measures every request.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipwayml/slipway/internal/api/mlflow"
+	"github.com/slipwayml/slipway/internal/auth"
+	"github.com/slipwayml/slipway/internal/blob"
+	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/tracking"
+)
+
+// Config holds what the HTTP layer needs from the server.
+type Config struct {
+	Tracking  *tracking.Service
+	Artifacts *blob.Store
+	Auth      *auth.Service
+	// RequireAuth makes every route but health checks demand a token.
+	RequireAuth  bool
+	MaxBodyBytes int64
+	Log          *slog.Logger
+	// Ready reports whether the server can take traffic (e.g. the database
+	// answers); nil means always ready.
+	Ready    func(context.Context) error
+	Registry *prometheus.Registry
+	Version  string
+}
+
+// New returns the root handler.
+func New(cfg Config) http.Handler {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	mux := http.NewServeMux()
+	h := &mlflow.Handler{Tracking: cfg.Tracking, Artifacts: cfg.Artifacts, Log: cfg.Log, MaxBodyBytes: cfg.MaxBodyBytes}
+	h.Register(mux)
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("OK"))
+	})
+	// MLflow clients and load balancers probe /health.
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("OK"))
+	})
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(cfg.Version))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Ready != nil {
+			if err := cfg.Ready(r.Context()); err != nil {
+				cfg.Log.Warn("not ready", "err", err)
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		w.Write([]byte("OK"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+
+	m := newMetrics(cfg.Registry)
+	var root http.Handler = recordRoute(mux)
+	root = authenticate(cfg, root)
+	root = observe(cfg.Log, m, root)
+	return root
+}
+
+// publicPaths answer without a token: probes, and multipart part uploads
+// whose URL carries its own capability (see mlflow.PartPath).
+func public(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/health", "/version":
+		return true
+	}
+	return strings.HasPrefix(path, mlflow.PartPath)
+}
+
+func authenticate(cfg Config, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Auth == nil || public(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := cfg.Auth.FromRequest(r)
+		if err != nil {
+			if !cfg.RequireAuth && r.Header.Get("Authorization") == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if errs.CodeOf(err) == errs.Unauthenticated {
+				w.Header().Set("WWW-Authenticate", `Basic realm="slipway"`)
+			}
+			mlflow.WriteError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	inflight prometheus.Gauge
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_http_requests_total",
+			Help: "HTTP requests by method, route pattern and status code.",
+		}, []string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "slipway_http_request_duration_seconds",
+			Help:    "HTTP request latency by method and route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slipway_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.inflight)
+	return m
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe logs and measures each request by its route pattern, not its raw
+// path, so metrics have bounded cardinality. It also turns a panic into a
+// logged 500 instead of a dropped connection.
+func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		holder := &routeHolder{}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		m.inflight.Inc()
+		defer func() {
+			m.inflight.Dec()
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+				if !sw.wrote {
+					mlflow.WriteError(sw, errs.New(errs.Internal, "internal error"))
+				}
+			}
+			route := holder.pattern
+			if route == "" {
+				route = "unmatched"
+			} else if _, after, ok := strings.Cut(route, " "); ok {
+				route = after
+			}
+			elapsed := time.Since(start)
+			m.requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
+			m.latency.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
+			level := slog.LevelDebug
+			if sw.status >= 500 {
+				level = slog.LevelError
+			}
+			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", float64(elapsed.Microseconds())/1000)
+		}()
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), routeKey{}, holder)))
+	})
+}
+
+type routeKey struct{}
+
+type routeHolder struct{ pattern string }
+
+// recordRoute passes the pattern ServeMux matched back out to observe; the
+// request observe holds is not the one the mux sees once middleware has
+// derived a new context.
+func recordRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
+			h.pattern = r.Pattern
+		}
+	})
+}

@@ -1,0 +1,240 @@
+package mlflow
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/slipwayml/slipway/internal/errs"
+)
+
+// Double is a proto double on the wire: a JSON number, or the strings "NaN",
+// "Infinity" and "-Infinity" that protobuf's JSON mapping uses for values
+// JSON cannot hold.
+type Double float64
+
+func (d *Double) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		switch s {
+		case "NaN":
+			*d = Double(math.NaN())
+		case "Infinity", "inf", "Inf":
+			*d = Double(math.Inf(1))
+		case "-Infinity", "-inf", "-Inf":
+			*d = Double(math.Inf(-1))
+		default:
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return fmt.Errorf("not a number: %q", s)
+			}
+			*d = Double(f)
+		}
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %s", b)
+	}
+	*d = Double(f)
+	return nil
+}
+
+func (d Double) MarshalJSON() ([]byte, error) {
+	f := float64(d)
+	switch {
+	case math.IsNaN(f):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(f, 1):
+		return []byte(`"Infinity"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-Infinity"`), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// Int64 is a proto int64: protobuf's JSON mapping sends it as a string, many
+// clients send a number; both are accepted, and it is written as a number as
+// MLflow's server writes it.
+type Int64 int64
+
+func (n *Int64) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		// Accept integral floats such as 1.7e12 that JavaScript clients send.
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
+			return fmt.Errorf("not an integer: %s", b)
+		}
+		v = int64(f)
+	}
+	*n = Int64(v)
+	return nil
+}
+
+// Bool accepts JSON booleans and the strings "true"/"false" of query args.
+type Bool bool
+
+func (v *Bool) UnmarshalJSON(b []byte) error {
+	switch strings.Trim(string(b), `"`) {
+	case "true", "True", "1":
+		*v = true
+	case "false", "False", "0", "":
+		*v = false
+	default:
+		return fmt.Errorf("not a boolean: %s", b)
+	}
+	return nil
+}
+
+// listFields are the repeated fields of GET-able requests: their query args
+// become JSON arrays even when given once.
+var listFields = map[string]bool{"order_by": true, "run_ids": true, "experiment_ids": true}
+
+// decode reads a request message: the JSON body of a POST, PATCH or DELETE,
+// or the query string of a GET. Unknown fields are ignored, as MLflow does;
+// wrongly typed ones are an INVALID_PARAMETER_VALUE naming the field.
+func decode(r *http.Request, v any, limit int64) error {
+	var body []byte
+	if r.Method == http.MethodGet {
+		m := make(map[string]any, len(r.URL.Query()))
+		for k, vals := range r.URL.Query() {
+			if listFields[k] {
+				m[k] = vals
+			} else if len(vals) > 0 {
+				m[k] = vals[0]
+			}
+		}
+		body, _ = json.Marshal(m)
+	} else {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			return errs.Invalid("could not read request body: %v", err)
+		}
+		if int64(len(body)) > limit {
+			return errs.Invalid("Request body must be at most %d bytes", limit)
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			body = []byte("{}")
+		}
+		body = quoteNonFinite(body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return errs.Invalid("Invalid value for parameter '%s' supplied: expected %s, got JSON %s", te.Field, kindName(te.Type.Kind().String()), te.Value)
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return errs.Invalid("Malformed JSON request body at offset %d: %v", se.Offset, err)
+		}
+		return errs.Invalid("Invalid request body: %v", err)
+	}
+	return nil
+}
+
+func kindName(k string) string {
+	switch k {
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "a list"
+	case "int64", "float64":
+		return "a number"
+	}
+	return "a " + k
+}
+
+// quoteNonFinite rewrites the bare NaN, Infinity and -Infinity tokens that
+// Python's json module emits (and MLflow's server accepts) into strings that
+// Double understands. Text inside strings is left alone.
+func quoteNonFinite(b []byte) []byte {
+	if !bytes.Contains(b, []byte("NaN")) && !bytes.Contains(b, []byte("Infinity")) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			out = append(out, c)
+			if c == '\\' && i+1 < len(b) {
+				i++
+				out = append(out, b[i])
+			} else if c == '"' {
+				inString = false
+			}
+			continue
+		}
+		switch {
+		case c == '"':
+			inString = true
+		case bytes.HasPrefix(b[i:], []byte("NaN")):
+			out = append(out, `"NaN"`...)
+			i += 2
+			continue
+		case bytes.HasPrefix(b[i:], []byte("-Infinity")):
+			out = append(out, `"-Infinity"`...)
+			i += 8
+			continue
+		case bytes.HasPrefix(b[i:], []byte("Infinity")):
+			out = append(out, `"Infinity"`...)
+			i += 7
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// errorCode maps a coded error to MLflow's error_code and HTTP status
+// (mlflow/protos/databricks.proto and mlflow/server/handlers.py).
+func errorCode(code errs.Code) (string, int) {
+	switch code {
+	case errs.InvalidArgument:
+		return "INVALID_PARAMETER_VALUE", http.StatusBadRequest
+	case errs.NotFound:
+		return "RESOURCE_DOES_NOT_EXIST", http.StatusNotFound
+	case errs.AlreadyExists:
+		return "RESOURCE_ALREADY_EXISTS", http.StatusBadRequest
+	case errs.FailedPrecondition:
+		return "INVALID_STATE", http.StatusBadRequest
+	case errs.PermissionDenied:
+		return "PERMISSION_DENIED", http.StatusForbidden
+	case errs.Unauthenticated:
+		return "UNAUTHENTICATED", http.StatusUnauthorized
+	case errs.ResourceExhausted:
+		return "RESOURCE_EXHAUSTED", http.StatusTooManyRequests
+	}
+	return "INTERNAL_ERROR", http.StatusInternalServerError
+}
+
+// WriteError writes err in MLflow's error shape.
+func WriteError(w http.ResponseWriter, err error) {
+	code, status := errorCode(errs.CodeOf(err))
+	writeJSON(w, status, map[string]string{"error_code": code, "message": errs.Message(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

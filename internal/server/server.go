@@ -1,0 +1,145 @@
+// Package server wires Slipway together: configuration to stores, stores to
+// domain services, services to the HTTP API, and the lifecycle of all of it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/slipwayml/slipway/internal/api"
+	"github.com/slipwayml/slipway/internal/auth"
+	"github.com/slipwayml/slipway/internal/blob"
+	"github.com/slipwayml/slipway/internal/store"
+	"github.com/slipwayml/slipway/internal/tracking"
+)
+
+// Version is set at build time with -ldflags "-X ...server.Version=...".
+var Version = "dev"
+
+// App is an opened Slipway: stores and services, without a listener.
+type App struct {
+	DB        *store.DB
+	Artifacts *blob.Store
+	Tracking  *tracking.Service
+	Auth      *auth.Service
+}
+
+// Open opens the stores named by cfg and applies migrations.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	db, err := store.Open(ctx, cfg.DBLocation())
+	if err != nil {
+		return nil, err
+	}
+	artifacts, err := blob.Open(ctx, cfg.ArtifactLocation(), blob.Options{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("artifact store: %w", err)
+	}
+	tr, err := tracking.New(ctx, db)
+	if err != nil {
+		artifacts.Close()
+		db.Close()
+		return nil, err
+	}
+	tr.ValidateLocation = func(loc string) (string, error) {
+		key, err := blob.ResolveLocation(loc)
+		if err != nil {
+			return "", err
+		}
+		return blob.ArtifactScheme + ":/" + key, nil
+	}
+	return &App{DB: db, Artifacts: artifacts, Tracking: tr, Auth: auth.New(db)}, nil
+}
+
+// Close closes the stores, after pending writes have committed.
+func (a *App) Close() error {
+	return errors.Join(a.Artifacts.Close(), a.DB.Close())
+}
+
+// NewLogger builds the server's structured logger.
+func NewLogger(w io.Writer, cfg Config) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run serves until ctx ends, then shuts down gracefully: it stops accepting
+// connections, lets in-flight requests finish (their writes commit), and
+// closes the stores. ready, if not nil, receives the bound address.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string) error {
+	app, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := api.New(api.Config{
+		Tracking:     app.Tracking,
+		Artifacts:    app.Artifacts,
+		Auth:         app.Auth,
+		RequireAuth:  cfg.RequireAuth(),
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Log:          log,
+		Registry:     reg,
+		Version:      Version,
+		Ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return app.DB.Read.PingContext(ctx)
+		},
+	})
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.RequireAuth() {
+		if tokens, err := app.Auth.List(ctx); err == nil && len(tokens) == 0 {
+			log.Warn("authentication is required but no API token exists; create one with `slipway tokens create NAME`")
+		}
+	} else if !cfg.Loopback() {
+		log.Warn("serving a non-loopback address without authentication (--insecure-no-auth)")
+	}
+	log.Info("slipway server listening", "addr", "http://"+ln.Addr().String(), "version", Version,
+		"db", app.DB.Dialect.String(), "artifacts", app.Artifacts.Location(), "auth", cfg.RequireAuth())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown did not finish in time", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,444 @@
+package tracking
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/tracking/search"
+)
+
+// CreateRunRequest mirrors MLflow's CreateRun message.
+type CreateRunRequest struct {
+	ExperimentID string
+	UserID       string
+	RunName      string
+	StartTime    int64
+	Tags         []Tag
+}
+
+// CreateRun starts a run in an active experiment. As in MLflow, the run name
+// and the mlflow.runName tag are kept equal, and a run without a name gets a
+// generated one.
+func (s *Service) CreateRun(ctx context.Context, req CreateRunRequest) (Run, error) {
+	if req.ExperimentID == "" {
+		req.ExperimentID = DefaultExperimentID
+	}
+	for i, t := range req.Tags {
+		if err := validateTag(t, fmt.Sprintf("tags[%d].", i)); err != nil {
+			return Run{}, err
+		}
+	}
+	tags := make([]Tag, 0, len(req.Tags)+1)
+	for _, t := range req.Tags {
+		if t.Key == TagRunName {
+			if req.RunName != "" && req.RunName != t.Value {
+				return Run{}, errs.Invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='%s', mlflow.runName='%s').", req.RunName, t.Value)
+			}
+			req.RunName = t.Value
+			continue
+		}
+		tags = append(tags, t)
+	}
+	if req.RunName == "" {
+		req.RunName = generateRunName()
+	}
+	tags = append(tags, Tag{Key: TagRunName, Value: req.RunName})
+	if req.StartTime == 0 {
+		req.StartTime = s.nowMillis()
+	}
+	id := newID()
+	var run Run
+	err := s.db.Batch(ctx, func(tx *sql.Tx) error {
+		expID, err := s.activeExperiment(ctx, tx, req.ExperimentID)
+		if err != nil {
+			return err
+		}
+		var location string
+		if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT artifact_location FROM experiments WHERE experiment_id = ?`), expID).Scan(&location); err != nil {
+			return err
+		}
+		run = Run{Info: RunInfo{
+			RunID:          id,
+			RunName:        req.RunName,
+			ExperimentID:   req.ExperimentID,
+			UserID:         req.UserID,
+			Status:         StatusRunning,
+			StartTime:      req.StartTime,
+			ArtifactURI:    strings.TrimSuffix(location, "/") + "/" + id + "/artifacts",
+			LifecycleStage: StageActive,
+		}}
+		if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO runs
+			(run_uuid, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
+			VALUES (?, ?, ?, ?, ?, ?, 'active', ?)`),
+			id, expID, req.RunName, req.UserID, StatusRunning, req.StartTime, run.Info.ArtifactURI); err != nil {
+			return err
+		}
+		return s.upsertTags(ctx, tx, id, tags)
+	})
+	if err != nil {
+		return Run{}, err
+	}
+	run.Tags = tags
+	return run, nil
+}
+
+// GetRun returns a run with its latest metrics, params, tags and inputs.
+func (s *Service) GetRun(ctx context.Context, id string) (Run, error) {
+	if err := ValidateRunID(id); err != nil {
+		return Run{}, err
+	}
+	runs, err := s.loadRuns(ctx, []string{id})
+	if err != nil {
+		return Run{}, err
+	}
+	if len(runs) == 0 {
+		return Run{}, errs.NotFoundf("Run with id=%s not found", id)
+	}
+	return runs[0], nil
+}
+
+// UpdateRunRequest mirrors MLflow's UpdateRun message; empty fields are kept.
+type UpdateRunRequest struct {
+	RunID   string
+	Status  string
+	EndTime *int64
+	RunName string
+}
+
+func validStatus(s string) bool {
+	switch s {
+	case StatusRunning, StatusScheduled, StatusFinished, StatusFailed, StatusKilled:
+		return true
+	}
+	return false
+}
+
+// UpdateRun changes an active run's status, end time or name.
+func (s *Service) UpdateRun(ctx context.Context, req UpdateRunRequest) (RunInfo, error) {
+	if err := ValidateRunID(req.RunID); err != nil {
+		return RunInfo{}, err
+	}
+	if req.Status != "" && !validStatus(req.Status) {
+		return RunInfo{}, invalidValue("status", req.Status, "must be one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED")
+	}
+	err := s.db.Batch(ctx, func(tx *sql.Tx) error {
+		if err := s.checkRunActive(ctx, tx, req.RunID); err != nil {
+			return err
+		}
+		if req.Status != "" {
+			if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET status = ? WHERE run_uuid = ?`), req.Status, req.RunID); err != nil {
+				return err
+			}
+		}
+		if req.EndTime != nil {
+			if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET end_time = ? WHERE run_uuid = ?`), *req.EndTime, req.RunID); err != nil {
+				return err
+			}
+		}
+		if req.RunName != "" {
+			return s.upsertTags(ctx, tx, req.RunID, []Tag{{Key: TagRunName, Value: req.RunName}})
+		}
+		return nil
+	})
+	if err != nil {
+		return RunInfo{}, err
+	}
+	run, err := s.readRunInfo(ctx, s.db.Read, req.RunID)
+	return run, err
+}
+
+// DeleteRun marks a run deleted; its data stays until it is purged.
+func (s *Service) DeleteRun(ctx context.Context, id string) error {
+	return s.setRunStage(ctx, id, StageDeleted)
+}
+
+// RestoreRun makes a deleted run active again.
+func (s *Service) RestoreRun(ctx context.Context, id string) error {
+	return s.setRunStage(ctx, id, StageActive)
+}
+
+func (s *Service) setRunStage(ctx context.Context, id, stage string) error {
+	if err := ValidateRunID(id); err != nil {
+		return err
+	}
+	return s.db.Batch(ctx, func(tx *sql.Tx) error {
+		if _, err := s.readRunInfo(ctx, tx, id); err != nil {
+			return err
+		}
+		var deleted any
+		if stage == StageDeleted {
+			deleted = s.nowMillis()
+		}
+		_, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?`), stage, deleted, id)
+		return err
+	})
+}
+
+const runColumns = `r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage`
+
+func scanRunInfo(row interface{ Scan(...any) error }) (RunInfo, error) {
+	var ri RunInfo
+	var exp int64
+	var end sql.NullInt64
+	err := row.Scan(&ri.RunID, &exp, &ri.RunName, &ri.UserID, &ri.Status, &ri.StartTime, &end, &ri.ArtifactURI, &ri.LifecycleStage)
+	ri.ExperimentID = strconv.FormatInt(exp, 10)
+	if end.Valid {
+		ri.EndTime = &end.Int64
+	}
+	return ri, err
+}
+
+func (s *Service) readRunInfo(ctx context.Context, q queryer, id string) (RunInfo, error) {
+	ri, err := scanRunInfo(q.QueryRowContext(ctx, s.db.Q(`SELECT `+runColumns+` FROM runs r WHERE r.run_uuid = ?`), id))
+	if err != nil {
+		return ri, notFound(err, "Run with id=%s not found", id)
+	}
+	return ri, nil
+}
+
+// checkRunActive refuses writes to missing or deleted runs, as MLflow does.
+func (s *Service) checkRunActive(ctx context.Context, tx *sql.Tx, id string) error {
+	var stage string
+	if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT lifecycle_stage FROM runs WHERE run_uuid = ?`), id).Scan(&stage); err != nil {
+		return notFound(err, "Run with id=%s not found", id)
+	}
+	if stage != StageActive {
+		return errs.Invalid("The run %s must be in the 'active' state. Current state is %s.", id, stage)
+	}
+	return nil
+}
+
+// SearchRunsRequest mirrors MLflow's SearchRuns message.
+type SearchRunsRequest struct {
+	ExperimentIDs []string
+	Filter        string
+	ViewType      ViewType
+	MaxResults    int64
+	OrderBy       []string
+	PageToken     string
+}
+
+// SearchRuns returns one page of runs matching the filter, in order.
+func (s *Service) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]Run, string, error) {
+	limit, err := maxResults(req.MaxResults, MaxResultsDefault, MaxResultsLimit)
+	if err != nil {
+		return nil, "", err
+	}
+	offset, err := decodePageToken(req.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(req.ExperimentIDs) == 0 {
+		return nil, "", nil
+	}
+	expIDs := make([]any, 0, len(req.ExperimentIDs))
+	for _, id := range req.ExperimentIDs {
+		n, err := parseExperimentID(id)
+		if errs.Is(err, errs.NotFound) {
+			continue // a string id cannot match any run here
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		expIDs = append(expIDs, n)
+	}
+	filter, err := search.ParseRunFilter(req.Filter)
+	if err != nil {
+		return nil, "", err
+	}
+	orders := make([]search.OrderBy, 0, len(req.OrderBy))
+	for _, o := range req.OrderBy {
+		ob, err := search.ParseRunOrderBy(o)
+		if err != nil {
+			return nil, "", err
+		}
+		orders = append(orders, ob)
+	}
+	compiled, err := search.CompileRuns(filter, orders, s.dialect())
+	if err != nil {
+		return nil, "", err
+	}
+	if len(expIDs) == 0 {
+		return nil, "", nil
+	}
+	var b strings.Builder
+	args := append([]any{}, compiled.JoinArgs...)
+	b.WriteString(`SELECT r.run_uuid FROM runs r `)
+	b.WriteString(compiled.Joins)
+	b.WriteString(` WHERE r.experiment_id IN (` + placeholders(len(expIDs)) + `) AND `)
+	args = append(args, expIDs...)
+	b.WriteString(stageClause("r", req.ViewType))
+	if compiled.Where != "" {
+		b.WriteString(` AND (`)
+		b.WriteString(compiled.Where)
+		b.WriteString(`)`)
+		args = append(args, compiled.WhereArgs...)
+	}
+	b.WriteString(` ORDER BY `)
+	b.WriteString(compiled.OrderBy)
+	b.WriteString(` LIMIT ? OFFSET ?`)
+	args = append(args, limit+1, offset)
+	rows, err := s.db.Read.QueryContext(ctx, s.db.Q(b.String()), args...)
+	if err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, "", err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(ids) > limit {
+		ids = ids[:limit]
+		next = encodePageToken(offset + limit)
+	}
+	runs, err := s.loadRuns(ctx, ids)
+	return runs, next, err
+}
+
+// loadRuns reads whole runs for ids, in the order given, with one query per
+// table per chunk rather than per run.
+func (s *Service) loadRuns(ctx context.Context, ids []string) ([]Run, error) {
+	byID := make(map[string]*Run, len(ids))
+	out := make([]Run, 0, len(ids))
+	for _, c := range chunks(len(ids), 500) {
+		part := ids[c[0]:c[1]]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		in := `(` + placeholders(len(part)) + `)`
+		if err := s.eachRow(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid IN `+in, args, func(rows *sql.Rows) error {
+			ri, err := scanRunInfo(rows)
+			byID[ri.RunID] = &Run{Info: ri}
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.eachRow(ctx, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+			var id string
+			var m Metric
+			var isNaN int
+			if err := rows.Scan(&id, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
+				return err
+			}
+			m.Value = loadedValue(m.Value, isNaN)
+			if r := byID[id]; r != nil {
+				r.Metrics = append(r.Metrics, m)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.eachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+			var id string
+			var p Param
+			if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
+				return err
+			}
+			if r := byID[id]; r != nil {
+				r.Params = append(r.Params, p)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.eachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+			var id string
+			var t Tag
+			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
+				return err
+			}
+			if r := byID[id]; r != nil {
+				r.Tags = append(r.Tags, t)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.loadInputs(ctx, in, args, byID); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range ids {
+		if r := byID[id]; r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) loadInputs(ctx context.Context, in string, args []any, byID map[string]*Run) error {
+	type key struct{ run, ds string }
+	index := map[key]int{}
+	if err := s.eachRow(ctx, `SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
+		WHERE i.run_uuid IN `+in+` ORDER BY i.run_uuid, d.name, d.digest`, args, func(rows *sql.Rows) error {
+		var run, ds string
+		var d Dataset
+		if err := rows.Scan(&run, &ds, &d.Name, &d.Digest, &d.SourceType, &d.Source, &d.Schema, &d.Profile); err != nil {
+			return err
+		}
+		if r := byID[run]; r != nil {
+			index[key{run, ds}] = len(r.Inputs)
+			r.Inputs = append(r.Inputs, DatasetInput{Dataset: d})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(index) == 0 {
+		return nil
+	}
+	return s.eachRow(ctx, `SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, dataset_uuid, key`, args, func(rows *sql.Rows) error {
+		var run, ds string
+		var t Tag
+		if err := rows.Scan(&run, &ds, &t.Key, &t.Value); err != nil {
+			return err
+		}
+		if i, ok := index[key{run, ds}]; ok {
+			r := byID[run]
+			r.Inputs[i].Tags = append(r.Inputs[i].Tags, t)
+		}
+		return nil
+	})
+}
+
+func (s *Service) eachRow(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := s.db.Read.QueryContext(ctx, s.db.Q(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// generateRunName makes a memorable name such as "brave-otter-417", the way
+// MLflow names unnamed runs.
+func generateRunName() string {
+	adjectives := []string{"able", "bold", "brave", "bright", "calm", "clever", "crisp", "eager", "fair", "fast",
+		"gentle", "glad", "grand", "keen", "kind", "lively", "lucky", "merry", "neat", "noble", "proud", "quick",
+		"quiet", "rare", "sharp", "shy", "silent", "smart", "steady", "swift", "tidy", "vast", "warm", "wise"}
+	nouns := []string{"ant", "bass", "bat", "bear", "bee", "carp", "cat", "colt", "crab", "crow", "deer", "dove",
+		"eel", "elk", "finch", "fox", "frog", "goat", "gull", "hare", "hawk", "heron", "lark", "lynx", "mole", "moth",
+		"newt", "otter", "owl", "ram", "seal", "shrew", "slug", "snail", "squid", "stag", "swan", "toad", "trout", "wolf", "wren"}
+	return fmt.Sprintf("%s-%s-%d", adjectives[rand.IntN(len(adjectives))], nouns[rand.IntN(len(nouns))], rand.IntN(1000))
+}

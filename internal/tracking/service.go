@@ -1,0 +1,118 @@
+package tracking
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/store"
+)
+
+// DefaultExperimentID is the experiment MLflow clients log to when they name
+// none.
+const DefaultExperimentID = "0"
+
+// Service is the tracking domain over the metadata store.
+type Service struct {
+	db *store.DB
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// ValidateLocation, when set, vets a client-supplied experiment artifact
+	// location and returns the form to store; without it any non-empty
+	// location is refused. The server supplies the artifact store's rules.
+	ValidateLocation func(string) (string, error)
+}
+
+// New returns a Service and makes sure the Default experiment exists.
+func New(ctx context.Context, db *store.DB) (*Service, error) {
+	s := &Service{db: db, Now: time.Now}
+	if err := s.ensureDefaultExperiment(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) nowMillis() int64 { return s.Now().UnixMilli() }
+
+// DefaultArtifactLocation is where an experiment's artifacts live when its
+// creator names no location: served by Slipway's artifact proxy, so clients
+// need no storage credentials.
+func DefaultArtifactLocation(experimentID string) string {
+	return "mlflow-artifacts:/" + experimentID
+}
+
+func (s *Service) ensureDefaultExperiment(ctx context.Context) error {
+	now := s.nowMillis()
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO experiments
+			(experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+			VALUES (0, 'Default', ?, 'active', ?, ?) ON CONFLICT DO NOTHING`),
+			DefaultArtifactLocation(DefaultExperimentID), now, now)
+		return err
+	})
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// isUniqueViolation recognises a unique-constraint failure on either dialect
+// without importing driver packages into domain code.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+// pageToken is the opaque token MLflow clients hand back for the next page.
+type pageToken struct {
+	Offset int `json:"offset"`
+}
+
+func encodePageToken(offset int) string {
+	b, _ := json.Marshal(pageToken{Offset: offset})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func decodePageToken(tok string) (int, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, errs.Invalid("Invalid page token, could not base64-decode")
+	}
+	var p pageToken
+	if err := json.Unmarshal(raw, &p); err != nil || p.Offset < 0 {
+		return 0, errs.Invalid("Invalid page token, decoded value=%s", raw)
+	}
+	return p.Offset, nil
+}
+
+func maxResults(n int64, def, limit int) (int, error) {
+	if n == 0 {
+		return def, nil
+	}
+	if n < 0 || n > int64(limit) {
+		return 0, errs.Invalid("Invalid value %d for parameter 'max_results' supplied. It must be at most %d, and at least 1.", n, limit)
+	}
+	return int(n), nil
+}
+
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errs.NotFoundf(format, args...)
+	}
+	return err
+}
