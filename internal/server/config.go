@@ -57,7 +57,9 @@ type Setting struct {
 }
 
 // Env is the environment variable for the setting.
-func (s Setting) Env() string { return "SLIPWAY_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_")) }
+func (s Setting) Env() string {
+	return "SLIPWAY_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+}
 
 // Default renders the setting's default value for help text.
 func (s Setting) Default() string { c := Defaults(); return s.get(&c) }
