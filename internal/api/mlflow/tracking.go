@@ -38,6 +38,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"GET", "experiments/get", h.getExperiment},
 		{"GET", "experiments/get-by-name", h.getExperimentByName},
 		{"GET POST", "experiments/search", h.searchExperiments},
+		{"GET", "experiments/list", h.listExperiments},
 		{"POST", "experiments/update", h.updateExperiment},
 		{"POST", "experiments/delete", h.deleteExperiment},
 		{"POST", "experiments/restore", h.restoreExperiment},
@@ -186,6 +187,39 @@ func (h *Handler) searchExperiments(r *http.Request) (any, error) {
 		out.Experiments = append(out.Experiments, experimentOut(e))
 	}
 	return out, nil
+}
+
+// listExperiments serves MLflow 1.x's experiments/list, which 2.x replaced
+// with search; older clients (such as the npm mlflow package) still call it.
+func (h *Handler) listExperiments(r *http.Request) (any, error) {
+	var req struct {
+		ViewType string `json:"view_type"`
+	}
+	if err := h.decode(r, &req); err != nil {
+		return nil, err
+	}
+	view, ok := tracking.ParseViewType(req.ViewType)
+	if !ok {
+		return nil, errs.Invalid("Invalid value '%s' for parameter 'view_type': must be ACTIVE_ONLY, DELETED_ONLY or ALL", req.ViewType)
+	}
+	out := struct {
+		Experiments []experimentJSON `json:"experiments,omitempty"`
+	}{}
+	tok := ""
+	for {
+		exps, next, err := h.Tracking.SearchExperiments(r.Context(), tracking.SearchExperimentsRequest{
+			ViewType: view, MaxResults: tracking.MaxResultsLimit, PageToken: tok})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range exps {
+			out.Experiments = append(out.Experiments, experimentOut(e))
+		}
+		if next == "" {
+			return out, nil
+		}
+		tok = next
+	}
 }
 
 type experimentRef struct {
