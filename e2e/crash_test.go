@@ -38,7 +38,7 @@ func crashTest(t *testing.T, args ...string) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	acked := make([][]int, clients)   // batch numbers acknowledged per client
+	acked := make([][]int, clients)  // batch numbers acknowledged per client
 	inFlight := make([]int, clients) // the batch a client was sending at the kill, or -1
 	var wg sync.WaitGroup
 	var mu sync.Mutex

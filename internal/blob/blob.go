@@ -13,13 +13,17 @@ package blob
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 	"golang.org/x/sync/errgroup"
@@ -334,7 +338,7 @@ func (s *Store) copyObject(ctx context.Context, dst, src string, size int64) err
 	if s.localDir == "" && size > maxServerSideCopy {
 		return s.streamCopy(ctx, dst, src)
 	}
-	err := s.bucket.Copy(ctx, dst, src, nil)
+	err := s.bucket.Copy(ctx, dst, src, &blob.CopyOptions{BeforeCopy: fixCopySource})
 	if err == nil {
 		return nil
 	}
@@ -345,6 +349,34 @@ func (s *Store) copyObject(ctx context.Context, dst, src string, size int64) err
 		}
 	}
 	return s.mapErr(err, src, "copying")
+}
+
+// fixCopySource re-encodes the source of an S3 CopyObject request. gocloud
+// encodes it with url.QueryEscape, which turns a space into "+"; S3-compatible
+// servers such as MinIO decode the header as a path and then look for a key
+// with a literal "+", so copying "model file.bin" fails with NotFound. Every
+// byte but RFC 3986 unreserved characters and "/" is percent-encoded instead,
+// as the AWS SDKs do, which every server decodes the same way.
+func fixCopySource(as func(any) bool) error {
+	var in *s3.CopyObjectInput
+	if !as(&in) || in.CopySource == nil {
+		return nil
+	}
+	src, err := url.QueryUnescape(*in.CopySource)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	in.CopySource = aws.String(b.String())
+	return nil
 }
 
 func (s *Store) streamCopy(ctx context.Context, dst, src string) error {
@@ -369,7 +401,8 @@ func (s *Store) mapErr(err error, key, op string) error {
 		return err
 	case gcerrors.Code(err) == gcerrors.NotFound:
 		return errs.NotFoundf("artifact %q not found", key)
-	case errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR):
+	case errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) ||
+		errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY):
 		return &errs.Error{Code: errs.FailedPrecondition, Message: "artifact path " + quote(key) + " conflicts with an existing file or directory", Err: err}
 	}
 	return errs.Wrap(err, "artifact store: "+op+" "+quote(key)+" failed")

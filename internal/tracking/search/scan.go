@@ -193,7 +193,10 @@ func (p *scanner) tokenAt(i int) string {
 		if end := q.numberEnd(i); end > i && !isWordRune(q.peekAt(end)) {
 			return p.s[i:end]
 		}
-		return q.scanWord()
+		if _, raw, err := q.scanIdent(); err == nil {
+			return raw
+		}
+		return p.s[i:q.i]
 	case r == '-' || r == '.':
 		if end := q.numberEnd(i); end > i {
 			return p.s[i:end]
