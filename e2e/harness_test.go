@@ -169,6 +169,20 @@ func (s *Server) Kill9() {
 	<-s.exited
 }
 
+// Terminate sends SIGTERM, waits for the process to exit and returns its
+// exit code.
+func (s *Server) Terminate() int {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(60 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+		s.t.Errorf("slipway server ignored SIGTERM for 60s")
+	}
+	return s.cmd.ProcessState.ExitCode()
+}
+
 // Logs returns what the server wrote to stderr so far.
 func (s *Server) Logs() string { return s.logs.String() }
 
