@@ -49,10 +49,11 @@ func (b *builder) arg(v any) {
 // textCmp writes "col <op> operand" for a string comparison.
 //
 // LIKE patterns have no escape character on either dialect: SQLite has none
-// by default and an empty ESCAPE switches off PostgreSQL's backslash, so a pattern
-// means the same on both (as MLflow's default SQLite store reads it) and a
-// trailing backslash cannot make PostgreSQL fail. LIKE is case-sensitive:
-// PostgreSQL's is, and Slipway opens SQLite with case_sensitive_like.
+// by default and an empty ESCAPE switches off PostgreSQL's backslash. So a
+// pattern means the same on both (what MLflow's default SQLite store makes
+// of it) and a trailing backslash cannot make PostgreSQL fail. LIKE is
+// case-sensitive: PostgreSQL's is, and Slipway opens SQLite with
+// case_sensitive_like; ILIKE lower-cases both sides on SQLite.
 func (b *builder) textCmp(col string, c Clause) error {
 	switch c.Op {
 	case OpEq, OpNe:
@@ -394,7 +395,7 @@ func (b *builder) experimentPredicate(c Clause) error {
 func pyOrderList(obs []OrderBy) string {
 	parts := make([]string, len(obs))
 	for i, o := range obs {
-		parts[i] = "'" + o.String() + "'"
+		parts[i] = "'" + o.field() + "'"
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }

@@ -659,8 +659,9 @@ func parseOrderBy(s string, g *grammar) (OrderBy, error) {
 	return OrderBy{Kind: id.kind, Key: id.key, Asc: asc}, nil
 }
 
-// String renders an order-by element in the grammar it was parsed from.
-func (o OrderBy) String() string {
+// field renders an order-by element in the grammar it was parsed from, for
+// messages.
+func (o OrderBy) field() string {
 	dir := "ASC"
 	if !o.Asc {
 		dir = "DESC"
