@@ -62,10 +62,25 @@ func SchemaVersion(d Dialect) int {
 	return ms[len(ms)-1].version
 }
 
+// migrationLock is the PostgreSQL advisory lock key that keeps two servers
+// starting at once from applying the same migration twice.
+const migrationLock = 0x51_1b_7a_e0
+
 func (db *DB) migrate(ctx context.Context) error {
 	ms, err := loadMigrations(db.Dialect)
 	if err != nil {
 		return err
+	}
+	if db.Dialect == Postgres {
+		conn, err := db.write.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLock)
 	}
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL)`); err != nil {

@@ -102,3 +102,29 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("after reopen: name=%q err=%v", name, err)
 	}
 }
+
+// Servers that start together against one PostgreSQL database must not race
+// each other through the migrations.
+func TestConcurrentMigrationsPostgres(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := store.Open(context.Background(), dsn)
+			if err == nil {
+				db.Close()
+			}
+			errc <- err
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking/search"
 )
 
@@ -252,7 +253,7 @@ func (s *Service) SearchExperiments(ctx context.Context, req SearchExperimentsRe
 }
 
 func (s *Service) dialect() search.Dialect {
-	if s.db.Dialect.String() == "postgres" {
+	if s.db.Dialect == store.Postgres {
 		return search.Postgres
 	}
 	return search.SQLite
