@@ -306,7 +306,7 @@ func (s *Store) Copy(ctx context.Context, dst, src string) error {
 	if err != nil {
 		return err
 	}
-	if d == sk || IsWithin(d, sk) || IsWithin(sk, d) {
+	if IsWithin(d, sk) || IsWithin(sk, d) {
 		return errs.Invalid("cannot copy %q to %q: source and destination overlap", src, dst)
 	}
 	attrs, err := s.bucket.Attributes(ctx, sk)
