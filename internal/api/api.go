@@ -74,6 +74,7 @@ func New(cfg Config) http.Handler {
 	m := newMetrics(cfg.Registry)
 	var root http.Handler = recordRoute(mux)
 	root = authenticate(cfg, root)
+	root = refuseDotSegments(root)
 	root = observe(cfg.Log, m, root)
 	return root
 }
@@ -107,6 +108,22 @@ func authenticate(cfg Config, next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// refuseDotSegments answers a path with "." or ".." segments (after one
+// decoding, so %2e%2e counts) with 400. ServeMux would otherwise redirect to
+// the cleaned path, and a client that follows the redirect would write an
+// artifact somewhere other than where it asked.
+func refuseDotSegments(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, seg := range strings.Split(r.URL.Path, "/") {
+			if seg == "." || seg == ".." {
+				mlflow.WriteError(w, errs.Invalid("invalid path %q: '.' and '..' segments are not allowed", r.URL.Path))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
