@@ -66,6 +66,31 @@ func (a *App) Close() error {
 	return errors.Join(a.Artifacts.Close(), a.DB.Close())
 }
 
+// Multipart uploads nobody completes or aborts (a client that died) would
+// keep their parts forever; they are removed once a day has passed.
+const (
+	uploadMaxAge     = 24 * time.Hour
+	uploadPruneEvery = time.Hour
+)
+
+func pruneUploads(ctx context.Context, artifacts *blob.Store, log *slog.Logger) {
+	t := time.NewTicker(uploadPruneEvery)
+	defer t.Stop()
+	for {
+		n, err := artifacts.PruneUploads(ctx, uploadMaxAge)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("pruning abandoned multipart uploads", "err", err)
+		} else if n > 0 {
+			log.Info("pruned abandoned multipart uploads", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // NewLogger builds the server's structured logger.
 func NewLogger(w io.Writer, cfg Config) *slog.Logger {
 	var level slog.Level
@@ -127,6 +152,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
+
+	go pruneUploads(ctx, app.Artifacts, log)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
