@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -153,7 +154,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		ready <- ln.Addr().String()
 	}
 
-	go pruneUploads(ctx, app.Artifacts, log)
+	var workers sync.WaitGroup
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		pruneUploads(ctx, app.Artifacts, log)
+	}()
+	// The stores close (deferred above) only after background work stops.
+	defer workers.Wait()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
