@@ -154,14 +154,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		ready <- ln.Addr().String()
 	}
 
+	// Background work stops (cancel, then Wait: defers run in reverse) before
+	// the stores close.
 	var workers sync.WaitGroup
+	defer workers.Wait()
+	bg, cancel := context.WithCancel(ctx)
+	defer cancel()
 	workers.Add(1)
 	go func() {
 		defer workers.Done()
-		pruneUploads(ctx, app.Artifacts, log)
+		pruneUploads(bg, app.Artifacts, log)
 	}()
-	// The stores close (deferred above) only after background work stops.
-	defer workers.Wait()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
