@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,9 +20,20 @@ func main() {
 	defer stop()
 	root := newRoot(os.Stdout, os.Stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "slipway:", errs.Message(err))
+		fmt.Fprintln(os.Stderr, "slipway:", message(err))
 		os.Exit(exitCode(err))
 	}
+}
+
+// message is the one line the user sees. Uncoded errors are printed whole:
+// the CLI runs on the user's own machine, where detail helps and leaks
+// nothing.
+func message(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
 }
 
 // exitCode maps an error to the CLI's exit status: 2 for what the user can
@@ -43,11 +55,31 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return errs.Invalid("%v (see '%s --help')", err, cmd.CommandPath())
+	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServerCmd(), newVersionCmd(), newTokensCmd())
 	for _, c := range clientCommands() {
 		root.AddCommand(c)
 	}
+	codeUsageErrors(root)
 	return root
+}
+
+// codeUsageErrors marks every command's argument-count errors as invalid
+// arguments, so they print as themselves and exit 2 like other usage errors.
+func codeUsageErrors(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return errs.Invalid("%v; usage: %s", err, c.UseLine())
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		codeUsageErrors(sub)
+	}
 }
