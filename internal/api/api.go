@@ -74,7 +74,7 @@ func New(cfg Config) http.Handler {
 	m := newMetrics(cfg.Registry)
 	var root http.Handler = recordRoute(mux)
 	root = authenticate(cfg, root)
-	root = refuseDotSegments(root)
+	root = refuseUncleanPaths(root)
 	root = observe(cfg.Log, m, root)
 	return root
 }
@@ -111,15 +111,16 @@ func authenticate(cfg Config, next http.Handler) http.Handler {
 	})
 }
 
-// refuseDotSegments answers a path with "." or ".." segments (after one
-// decoding, so %2e%2e counts) with 400. ServeMux would otherwise redirect to
-// the cleaned path, and a client that follows the redirect would write an
-// artifact somewhere other than where it asked.
-func refuseDotSegments(next http.Handler) http.Handler {
+// refuseUncleanPaths answers a path with ".", ".." or empty segments (after
+// one decoding, so %2e%2e counts) with 400. ServeMux would otherwise redirect
+// to the cleaned path, and a client that follows the redirect would write or
+// delete an artifact other than the one it named.
+func refuseUncleanPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, seg := range strings.Split(r.URL.Path, "/") {
-			if seg == "." || seg == ".." {
-				mlflow.WriteError(w, errs.Invalid("invalid path %q: '.' and '..' segments are not allowed", r.URL.Path))
+		segs := strings.Split(r.URL.Path, "/")
+		for i, seg := range segs {
+			if seg == "." || seg == ".." || (seg == "" && i > 0 && i < len(segs)-1) {
+				mlflow.WriteError(w, errs.Invalid("Invalid path %q: '.', '..' and empty segments are not allowed", r.URL.Path))
 				return
 			}
 		}

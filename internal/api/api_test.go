@@ -34,11 +34,11 @@ func newServer(t *testing.T) (*httptest.Server, string) {
 	return srv, root
 }
 
-// Dot segments are refused rather than redirected: a client following
+// Dot and empty segments are refused rather than redirected: a client following
 // ServeMux's redirect would write somewhere other than where it asked.
-func TestDotSegmentsRefused(t *testing.T) {
+func TestUncleanPathsRefused(t *testing.T) {
 	srv, root := newServer(t)
-	for _, p := range []string{"a/../x", "a/%2e%2e/x", "./x", "a/./x", "a/%2E%2E/%2e%2e/x"} {
+	for _, p := range []string{"a/../x", "a/%2e%2e/x", "./x", "a/./x", "a/%2E%2E/%2e%2e/x", "/x", "a//x"} {
 		req, _ := http.NewRequest("PUT", srv.URL+"/api/2.0/mlflow-artifacts/artifacts/"+p, strings.NewReader("hi"))
 		req.URL.Opaque = "//" + req.URL.Host + "/api/2.0/mlflow-artifacts/artifacts/" + p // send the path as written
 		resp, err := http.DefaultClient.Do(req)

@@ -47,7 +47,7 @@ func CleanKey(p string) (string, error) {
 		return "", nil
 	}
 	if rule := keyRule(p); rule != "" {
-		return "", errs.Invalid("invalid artifact path %q: %s", p, rule)
+		return "", errs.Invalid("Invalid path %q: %s", p, rule)
 	}
 	return strings.TrimSuffix(p, "/"), nil
 }

@@ -141,8 +141,7 @@ func validateBatch(metrics []Metric, params []Param, tags []Tag) error {
 		return batchLimit("tags", MaxParamsTagsPerBatch, len(tags))
 	}
 	if n := len(metrics) + len(params) + len(tags); n > MaxEntitiesPerBatch {
-		return errs.Invalid("A batch logging request can contain at most %d metrics, params, and tags in total. Received %d metrics, %d params, and %d tags. Please split up metrics, params, and tags across multiple requests and try again.",
-			MaxEntitiesPerBatch, len(metrics), len(params), len(tags))
+		return batchLimit("metrics, params, and tags", MaxEntitiesPerBatch, n)
 	}
 	for i, m := range metrics {
 		if err := validateMetric(m, fmt.Sprintf("metrics[%d].", i)); err != nil {

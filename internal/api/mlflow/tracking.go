@@ -4,6 +4,7 @@
 package mlflow
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -75,6 +76,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		})
 	}
 	h.registerArtifacts(mux)
+	h.registerUI(mux)
 }
 
 func (h *Handler) serve(fn endpoint) http.Handler {
@@ -330,7 +332,8 @@ func (h *Handler) getRun(r *http.Request) (any, error) {
 
 func (h *Handler) updateRun(r *http.Request) (any, error) {
 	var req struct {
-		runRef
+		RunID   string `json:"run_id"`
+		RunUUID string `json:"run_uuid"`
 		Status  string `json:"status"`
 		EndTime *Int64 `json:"end_time"`
 		RunName string `json:"run_name"`
@@ -407,7 +410,8 @@ func (h *Handler) searchRuns(r *http.Request) (any, error) {
 
 func (h *Handler) logMetric(r *http.Request) (any, error) {
 	var req struct {
-		runRef
+		RunID     string  `json:"run_id"`
+		RunUUID   string  `json:"run_uuid"`
 		Key       string  `json:"key"`
 		Value     *Double `json:"value"`
 		Timestamp *Int64  `json:"timestamp"`
@@ -429,9 +433,10 @@ func (h *Handler) logMetric(r *http.Request) (any, error) {
 
 func (h *Handler) logParam(r *http.Request) (any, error) {
 	var req struct {
-		runRef
-		Key   string  `json:"key"`
-		Value *string `json:"value"`
+		RunID   string  `json:"run_id"`
+		RunUUID string  `json:"run_uuid"`
+		Key     string  `json:"key"`
+		Value   *string `json:"value"`
 	}
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
@@ -444,9 +449,10 @@ func (h *Handler) logParam(r *http.Request) (any, error) {
 
 func (h *Handler) setTag(r *http.Request) (any, error) {
 	var req struct {
-		runRef
-		Key   string  `json:"key"`
-		Value *string `json:"value"`
+		RunID   string  `json:"run_id"`
+		RunUUID string  `json:"run_uuid"`
+		Key     string  `json:"key"`
+		Value   *string `json:"value"`
 	}
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
@@ -470,10 +476,15 @@ func (h *Handler) deleteTag(r *http.Request) (any, error) {
 
 func (h *Handler) logBatch(r *http.Request) (any, error) {
 	var req struct {
-		RunID   string       `json:"run_id"`
-		Metrics []metricJSON `json:"metrics"`
-		Params  []tagJSON    `json:"params"`
-		Tags    []tagJSON    `json:"tags"`
+		RunID   string `json:"run_id"`
+		Metrics []struct {
+			Key       string  `json:"key"`
+			Value     *Double `json:"value"`
+			Timestamp *Int64  `json:"timestamp"`
+			Step      Int64   `json:"step"`
+		} `json:"metrics"`
+		Params []tagJSON `json:"params"`
+		Tags   []tagJSON `json:"tags"`
 	}
 	// MLflow bounds a log-batch request at 1 MB regardless of the server's
 	// general body limit.
@@ -482,7 +493,13 @@ func (h *Handler) logBatch(r *http.Request) (any, error) {
 	}
 	metrics := make([]tracking.Metric, len(req.Metrics))
 	for i, m := range req.Metrics {
-		metrics[i] = tracking.Metric{Key: m.Key, Value: float64(m.Value), Timestamp: int64(m.Timestamp), Step: int64(m.Step)}
+		switch {
+		case m.Value == nil:
+			return nil, tracking.MissingValue(fmt.Sprintf("metrics[%d].value", i))
+		case m.Timestamp == nil:
+			return nil, tracking.MissingValue(fmt.Sprintf("metrics[%d].timestamp", i))
+		}
+		metrics[i] = tracking.Metric{Key: m.Key, Value: float64(*m.Value), Timestamp: int64(*m.Timestamp), Step: int64(m.Step)}
 	}
 	params := make([]tracking.Param, len(req.Params))
 	for i, p := range req.Params {
@@ -493,14 +510,20 @@ func (h *Handler) logBatch(r *http.Request) (any, error) {
 
 func (h *Handler) logInputs(r *http.Request) (any, error) {
 	var req struct {
-		RunID    string             `json:"run_id"`
-		Datasets []datasetInputJSON `json:"datasets"`
+		RunID    string              `json:"run_id"`
+		Datasets *[]datasetInputJSON `json:"datasets"`
 	}
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
-	inputs := make([]tracking.DatasetInput, len(req.Datasets))
-	for i, d := range req.Datasets {
+	if err := tracking.ValidateRunID(req.RunID); err != nil {
+		return nil, err
+	}
+	if req.Datasets == nil {
+		return nil, tracking.MissingValue("datasets")
+	}
+	inputs := make([]tracking.DatasetInput, len(*req.Datasets))
+	for i, d := range *req.Datasets {
 		inputs[i] = tracking.DatasetInput{
 			Tags: tagsFrom(d.Tags),
 			Dataset: tracking.Dataset{Name: d.Dataset.Name, Digest: d.Dataset.Digest, SourceType: d.Dataset.SourceType,
@@ -530,7 +553,8 @@ func (h *Handler) logModel(r *http.Request) (any, error) {
 
 func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 	var req struct {
-		runRef
+		RunID      string `json:"run_id"`
+		RunUUID    string `json:"run_uuid"`
 		MetricKey  string `json:"metric_key"`
 		PageToken  string `json:"page_token"`
 		MaxResults Int64  `json:"max_results"`

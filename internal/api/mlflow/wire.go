@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -35,7 +35,7 @@ func (d *Double) UnmarshalJSON(b []byte) error {
 		default:
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil {
-				return fmt.Errorf("not a number: %q", s)
+				return typeError(b, float64(0))
 			}
 			*d = Double(f)
 		}
@@ -43,7 +43,7 @@ func (d *Double) UnmarshalJSON(b []byte) error {
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
-		return fmt.Errorf("not a number: %s", b)
+		return typeError(b, float64(0))
 	}
 	*d = Double(f)
 	return nil
@@ -79,7 +79,7 @@ func (n *Int64) UnmarshalJSON(b []byte) error {
 		// Accept integral floats such as 1.7e12 that JavaScript clients send.
 		f, ferr := strconv.ParseFloat(s, 64)
 		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
-			return fmt.Errorf("not an integer: %s", b)
+			return typeError(b, int64(0))
 		}
 		v = int64(f)
 	}
@@ -97,9 +97,15 @@ func (v *Bool) UnmarshalJSON(b []byte) error {
 	case "false", "False", "0", "":
 		*v = false
 	default:
-		return fmt.Errorf("not a boolean: %s", b)
+		return typeError(b, false)
 	}
 	return nil
+}
+
+// typeError reports a wrongly typed value the way encoding/json does, so the
+// decoder adds the field's name; Value keeps the raw JSON for the message.
+func typeError(raw []byte, want any) error {
+	return &json.UnmarshalTypeError{Value: string(raw), Type: reflect.TypeOf(want)}
 }
 
 // listFields are the repeated fields of GET-able requests: their query args
@@ -138,7 +144,8 @@ func decode(r *http.Request, v any, limit int64) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return errs.Invalid("Invalid value for parameter '%s' supplied: expected %s, got JSON %s", te.Field, kindName(te.Type.Kind().String()), te.Value)
+			return errs.Invalid("Invalid value %s for parameter '%s' supplied: expected %s. See the API docs for more information about request parameters.",
+				rawValue(body, te), te.Field, kindName(te.Type.Kind().String()))
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
@@ -147,6 +154,27 @@ func decode(r *http.Request, v any, limit int64) error {
 		return errs.Invalid("Invalid request body: %v", err)
 	}
 	return nil
+}
+
+// rawValue is the offending value as the client sent it, which MLflow echoes
+// in its message: found at the top level of the body when the field is
+// there, else the raw text the decoder saw.
+func rawValue(body []byte, te *json.UnmarshalTypeError) string {
+	if !strings.Contains(te.Field, ".") {
+		var top map[string]json.RawMessage
+		if json.Unmarshal(body, &top) == nil {
+			if raw, ok := top[te.Field]; ok {
+				return string(raw)
+			}
+		}
+	}
+	// encoding/json's own errors name the JSON kind, never valid JSON text;
+	// Slipway's wire types put the raw value there.
+	switch kind, _, _ := strings.Cut(te.Value, " "); kind {
+	case "string", "number", "bool", "array", "object":
+		return "of JSON type " + kind
+	}
+	return te.Value
 }
 
 func kindName(k string) string {
