@@ -288,9 +288,6 @@ func (s *Service) activeExperiment(ctx context.Context, tx *sql.Tx, id string) (
 
 // UpdateExperiment renames an active experiment.
 func (s *Service) UpdateExperiment(ctx context.Context, id, newName string) error {
-	if newName == "" {
-		return nil // MLflow treats an update without a new name as a no-op.
-	}
 	if err := validateExperimentName(newName); err != nil {
 		return err
 	}

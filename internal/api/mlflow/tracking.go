@@ -258,6 +258,9 @@ func (h *Handler) updateExperiment(r *http.Request) (any, error) {
 	if req.ExperimentID == "" {
 		return nil, tracking.MissingValue("experiment_id")
 	}
+	if req.NewName == "" {
+		return nil, tracking.MissingValue("new_name")
+	}
 	return empty{}, h.Tracking.UpdateExperiment(r.Context(), req.ExperimentID, req.NewName)
 }
 
