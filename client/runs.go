@@ -240,10 +240,11 @@ func (c *Client) GetFullMetricHistory(ctx context.Context, runID, key string) ([
 	return collect(c.IterMetricHistory(ctx, GetMetricHistoryRequest{RunID: runID, MetricKey: key}))
 }
 
-// BulkIntervalRequest asks for one metric of several runs, sampled: for
-// each run at most MaxResults steps (the server's default when 0), spread
-// evenly over the steps between StartStep and EndStep (inclusive; nil means
-// unbounded).
+// BulkIntervalRequest asks for one metric of several runs, sampled as MLflow
+// samples it: at most MaxResults steps (the server's default when 0) spread
+// evenly over the union of the runs' steps between StartStep and EndStep
+// (inclusive; nil means from 0 to the last step), plus each run's own first
+// and last step in that range.
 type BulkIntervalRequest struct {
 	RunIDs     []string
 	MetricKey  string

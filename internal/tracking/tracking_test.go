@@ -280,11 +280,13 @@ func TestMetricHistoryPaging(t *testing.T) {
 				t.Fatalf("point %d has step %d: not in step order", i, m.Step)
 			}
 		}
-		sampled, err := s.GetMetricHistoryBulkInterval(ctx, []string{id}, "acc", nil, nil, 10)
+		ten := int64(10)
+		sampled, err := s.SampleMetricHistory(ctx, tracking.BulkIntervalRequest{RunIDs: []string{id}, MetricKey: "acc", MaxResults: &ten})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(sampled) != 10 || sampled[0].Step != 0 || sampled[9].Step != 2999 {
+		// MLflow's sampling: 10 steps at a stride of 300, plus the last.
+		if len(sampled) != 11 || sampled[0].Step != 0 || sampled[9].Step != 2700 || sampled[10].Step != 2999 {
 			t.Fatalf("sampled %d points from %d to %d", len(sampled), sampled[0].Step, sampled[len(sampled)-1].Step)
 		}
 		run = must[tracking.Run](t)(s.GetRun(ctx, id))

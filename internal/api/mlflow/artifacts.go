@@ -57,8 +57,24 @@ func fileInfo(p string, e blob.Entry) fileInfoJSON {
 	return fi
 }
 
+// dotDir maps a path given as a query argument that names a directory by a
+// final "." segment ("." or "<dir>/.") to the directory itself: MLflow's
+// Python client lists "<root>/." for download_artifacts(artifact_path=".").
+// Anything else, including "." segments elsewhere, "/." and "<dir>//.", is
+// returned unchanged for CleanKey to judge. Paths in the URL path never get
+// here: "." segments there are refused before routing.
+func dotDir(p string) string {
+	if p == "." {
+		return ""
+	}
+	if dir, ok := strings.CutSuffix(p, "/."); ok && dir != "" && !strings.HasSuffix(dir, "/") {
+		return dir
+	}
+	return p
+}
+
 func (h *Handler) listProxyArtifacts(w http.ResponseWriter, r *http.Request) {
-	key, err := blob.CleanKey(r.URL.Query().Get("path"))
+	key, err := blob.CleanKey(dotDir(r.URL.Query().Get("path")))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -96,12 +112,7 @@ func (h *Handler) streamArtifact(w http.ResponseWriter, r *http.Request, key str
 		return
 	}
 	defer body.Close()
-	ctype := mime.TypeByExtension(path.Ext(key))
-	if ctype == "" || strings.HasPrefix(ctype, "text/html") || strings.Contains(ctype, "javascript") || strings.Contains(ctype, "svg") {
-		// Never let an uploaded artifact run as a page in the UI's origin.
-		ctype = "application/octet-stream"
-	}
-	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Type", artifactContentType(path.Base(key)))
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Disposition", "attachment; filename="+strconv.Quote(path.Base(key)))
@@ -249,17 +260,69 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// runArtifactKey resolves a path inside a run's artifact root to a store key.
+// textExtensions are what MLflow's _guess_mime_type
+// (mlflow/utils/mime_type_utils.py) serves as text/plain: file extensions,
+// and the whole names of files without one (MLmodel, mlproject).
+var textExtensions = map[string]bool{
+	"txt": true, "log": true, "err": true, "cfg": true, "conf": true, "cnf": true, "cf": true,
+	"ini": true, "properties": true, "prop": true, "hocon": true, "toml": true, "yaml": true,
+	"yml": true, "xml": true, "json": true, "js": true, "py": true, "py3": true, "csv": true,
+	"tsv": true, "md": true, "rst": true, "MLmodel": true, "mlproject": true,
+}
+
+// artifactContentType is the Content-Type a download of a file named name is
+// sent with: MLflow's choice, except that nothing a browser could run as a
+// page or script in the UI's origin (HTML, XML, JavaScript, SVG) is ever
+// named; those, and names with no known type, are application/octet-stream.
+// Downloads are also sent as attachments with nosniff.
+func artifactContentType(name string) string {
+	// Python's splitext: leading dots do not start an extension.
+	ext, trimmed := "", strings.TrimLeft(name, ".")
+	if i := strings.LastIndexByte(trimmed, '.'); i >= 0 {
+		ext = trimmed[i+1:]
+	}
+	if ext == "" {
+		ext = name
+	}
+	// MLflow matches case-sensitively; the project file is usually spelt
+	// MLproject, so the two model and project names match in any case.
+	if textExtensions[ext] || strings.EqualFold(ext, "MLmodel") || strings.EqualFold(ext, "mlproject") {
+		return "text/plain"
+	}
+	ctype := mime.TypeByExtension(path.Ext(name))
+	media, _, err := mime.ParseMediaType(ctype)
+	if ctype == "" || err != nil {
+		return "application/octet-stream"
+	}
+	for _, bad := range []string{"html", "xml", "javascript", "ecmascript", "svg"} {
+		if strings.Contains(media, bad) {
+			return "application/octet-stream"
+		}
+	}
+	return ctype
+}
+
+// runArtifactRoot returns a run and the store key of its artifact root.
+func (h *Handler) runArtifactRoot(r *http.Request, runID string) (tracking.Run, string, error) {
+	run, err := h.Tracking.GetRun(r.Context(), runID)
+	if err != nil {
+		return run, "", err
+	}
+	root, err := blob.ResolveLocation(run.Info.ArtifactURI)
+	if err != nil {
+		return run, "", errs.New(errs.FailedPrecondition, "run %s stores its artifacts at %s, which this server does not serve", runID, run.Info.ArtifactURI)
+	}
+	return run, root, nil
+}
+
+// runArtifactKey resolves a path inside a run's artifact root, given as a
+// query argument, to a store key. "." or a final "/." names the directory.
 func (h *Handler) runArtifactKey(r *http.Request, runID, rel string) (run tracking.Run, root, key string, err error) {
-	run, err = h.Tracking.GetRun(r.Context(), runID)
+	sub, err := blob.CleanKey(dotDir(rel))
 	if err != nil {
 		return run, "", "", err
 	}
-	root, err = blob.ResolveLocation(run.Info.ArtifactURI)
-	if err != nil {
-		return run, "", "", errs.New(errs.FailedPrecondition, "run %s stores its artifacts at %s, which this server does not serve", runID, run.Info.ArtifactURI)
-	}
-	sub, err := blob.CleanKey(rel)
+	run, root, err = h.runArtifactRoot(r, runID)
 	if err != nil {
 		return run, "", "", err
 	}
@@ -271,7 +334,8 @@ func (h *Handler) runArtifactKey(r *http.Request, runID, rel string) (run tracki
 
 func (h *Handler) listRunArtifacts(r *http.Request) (any, error) {
 	var req struct {
-		runRef
+		RunID     string `json:"run_id"`
+		RunUUID   string `json:"run_uuid"`
 		Path      string `json:"path"`
 		PageToken string `json:"page_token"`
 	}

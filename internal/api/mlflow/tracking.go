@@ -59,7 +59,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"POST", "runs/log-inputs", h.logInputs},
 		{"POST", "runs/log-model", h.logModel},
 		{"GET", "metrics/get-history", h.getMetricHistory},
-		{"GET", "metrics/get-history-bulk-interval", h.getMetricHistoryBulkInterval},
+		{"GET", "metrics/get-history-bulk-interval", h.getSampledMetricHistory},
 		{"GET", "artifacts/list", h.listRunArtifacts},
 	}
 	for _, prefix := range Prefixes {
@@ -576,41 +576,6 @@ func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 	out.Metrics = make([]metricJSON, len(history))
 	for i, m := range history {
 		out.Metrics[i] = metricOut(m)
-	}
-	return out, nil
-}
-
-func (h *Handler) getMetricHistoryBulkInterval(r *http.Request) (any, error) {
-	var req struct {
-		RunIDs     []string `json:"run_ids"`
-		MetricKey  string   `json:"metric_key"`
-		StartStep  *Int64   `json:"start_step"`
-		EndStep    *Int64   `json:"end_step"`
-		MaxResults Int64    `json:"max_results"`
-	}
-	if err := h.decode(r, &req); err != nil {
-		return nil, err
-	}
-	var start, end *int64
-	if req.StartStep != nil {
-		v := int64(*req.StartStep)
-		start = &v
-	}
-	if req.EndStep != nil {
-		v := int64(*req.EndStep)
-		end = &v
-	}
-	points, err := h.Tracking.GetMetricHistoryBulkInterval(r.Context(), req.RunIDs, req.MetricKey, start, end, int64(req.MaxResults))
-	if err != nil {
-		return nil, err
-	}
-	out := struct {
-		Metrics []metricJSON `json:"metrics,omitempty"`
-	}{}
-	out.Metrics = make([]metricJSON, len(points))
-	for i, p := range points {
-		out.Metrics[i] = metricOut(p.Metric)
-		out.Metrics[i].RunID = p.RunID
 	}
 	return out, nil
 }
