@@ -233,9 +233,6 @@ func (h *Handler) experimentAction(r *http.Request, fn func(id string) error) (a
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.ExperimentID == "" {
-		return nil, tracking.MissingValue("experiment_id")
-	}
 	return empty{}, fn(req.ExperimentID)
 }
 
@@ -255,8 +252,9 @@ func (h *Handler) updateExperiment(r *http.Request) (any, error) {
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.ExperimentID == "" {
-		return nil, tracking.MissingValue("experiment_id")
+	// MLflow checks experiment_id before new_name.
+	if err := tracking.ValidateExperimentID(req.ExperimentID); err != nil {
+		return nil, err
 	}
 	if req.NewName == "" {
 		return nil, tracking.MissingValue("new_name")
@@ -273,9 +271,6 @@ func (h *Handler) setExperimentTag(r *http.Request) (any, error) {
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
-	if req.ExperimentID == "" {
-		return nil, tracking.MissingValue("experiment_id")
-	}
 	return empty{}, h.Tracking.SetExperimentTag(r.Context(), req.ExperimentID, tracking.Tag{Key: req.Key, Value: req.Value})
 }
 
@@ -286,9 +281,6 @@ func (h *Handler) deleteExperimentTag(r *http.Request) (any, error) {
 	}
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
-	}
-	if req.ExperimentID == "" {
-		return nil, tracking.MissingValue("experiment_id")
 	}
 	return empty{}, h.Tracking.DeleteExperimentTag(r.Context(), req.ExperimentID, req.Key)
 }
