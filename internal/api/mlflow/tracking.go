@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
 
@@ -21,7 +22,9 @@ var Prefixes = []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}
 type Handler struct {
 	Tracking  *tracking.Service
 	Artifacts *blob.Store
-	Log       *slog.Logger
+	// Registry serves the model registry routes; nil leaves them out.
+	Registry *registry.Service
+	Log      *slog.Logger
 	// MaxBodyBytes bounds JSON request bodies.
 	MaxBodyBytes int64
 }
@@ -76,6 +79,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		})
 	}
 	h.registerArtifacts(mux)
+	h.registerRegistry(mux)
 	h.registerUI(mux)
 }
 
