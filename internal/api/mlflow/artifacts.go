@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/slipwayml/slipway/internal/blob"
+	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
 
@@ -40,6 +42,36 @@ func (h *Handler) registerArtifacts(mux *http.ServeMux) {
 		mux.HandleFunc("GET "+strings.Replace(p, "/mlflow/", "/", 1)+"mlflow/get-artifact", h.getRunArtifact)
 	}
 	mux.HandleFunc("GET /get-artifact", h.getRunArtifact)
+}
+
+// ReadOnlyDirs are top-level folders of the artifact store that only their
+// own services write (registered model versions, data-version objects):
+// the proxy serves reads there and refuses every write.
+var ReadOnlyDirs = []string{registry.StorageDir, datasets.ObjectsDir}
+
+// ReservedDir returns the read-only folder key lies in, if any. The first
+// segment is compared without case because local stores on macOS and
+// Windows fold case: "Registry/..." is the same folder there.
+func ReservedDir(key string) (string, bool) {
+	first, _, _ := strings.Cut(key, "/")
+	for _, d := range ReadOnlyDirs {
+		if strings.EqualFold(first, d) {
+			return d, true
+		}
+	}
+	return "", false
+}
+
+// writableKey validates a path a client wants to write or delete.
+func (h *Handler) writableKey(p string) (string, error) {
+	key, err := blob.CleanKey(p)
+	if err != nil {
+		return "", err
+	}
+	if dir, ok := ReservedDir(key); ok {
+		return "", errs.New(errs.PermissionDenied, "artifact path %q is read-only: %s/ is written only by Slipway (registered model versions and data versions never change)", key, dir)
+	}
+	return key, nil
 }
 
 type fileInfoJSON struct {
@@ -120,7 +152,7 @@ func (h *Handler) streamArtifact(w http.ResponseWriter, r *http.Request, key str
 }
 
 func (h *Handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
-	key, err := blob.CleanKey(r.PathValue("path"))
+	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -133,7 +165,7 @@ func (h *Handler) uploadArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteArtifact(w http.ResponseWriter, r *http.Request) {
-	key, err := blob.CleanKey(r.PathValue("path"))
+	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -162,7 +194,7 @@ func (h *Handler) createUpload(r *http.Request) (any, error) {
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
-	key, err := blob.CleanKey(r.PathValue("path"))
+	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +215,7 @@ func (h *Handler) createUpload(r *http.Request) (any, error) {
 }
 
 func (h *Handler) uploadPart(w http.ResponseWriter, r *http.Request) {
-	key, err := blob.CleanKey(r.PathValue("path"))
+	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -214,7 +246,7 @@ func (h *Handler) completeUpload(r *http.Request) (any, error) {
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
-	key, err := blob.CleanKey(r.PathValue("path"))
+	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +264,7 @@ func (h *Handler) abortUpload(r *http.Request) (any, error) {
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
-	key, err := blob.CleanKey(r.PathValue("path"))
+	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
 		return nil, err
 	}

@@ -8,39 +8,26 @@ import (
 	"strings"
 
 	"github.com/slipwayml/slipway/internal/blob"
-	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
 
-// registerRegistryArtifacts makes registry storage read-only and verified
-// in the artifact proxy. Its patterns are more specific than the proxy's
-// "artifacts/{path...}", so ServeMux sends registry keys here: downloads
-// are checked against the version's manifest, and uploads, deletes and
-// multipart uploads are refused, because a registered version's files
-// must never change.
+// registerRegistryArtifacts verifies registry downloads in the artifact
+// proxy. Its patterns are more specific than the proxy's
+// "artifacts/{path...}", so ServeMux sends registry keys here, and files are
+// checked against the version's manifest before they are sent. Writes there
+// are refused by writableKey with the other read-only folders.
 func (h *Handler) registerRegistryArtifacts(mux *http.ServeMux) {
 	dir := registry.StorageDir
 	for _, p := range ArtifactPrefixes {
 		for _, suffix := range []string{dir, dir + "/{rest...}"} {
 			mux.HandleFunc("GET "+p+"artifacts/"+suffix, h.downloadRegistryArtifact)
-			for _, m := range []string{"PUT", "DELETE"} {
-				mux.HandleFunc(m+" "+p+"artifacts/"+suffix, h.refuseRegistryWrite)
-			}
-			for _, op := range []string{"create", "complete", "abort"} {
-				mux.HandleFunc("POST "+p+"mpu/"+op+"/"+suffix, h.refuseRegistryWrite)
-			}
 		}
 	}
 	for _, p := range Prefixes {
 		mux.HandleFunc("GET "+p+"model-versions/get-artifact", h.getModelVersionArtifact)
 	}
 	mux.HandleFunc("GET /model-versions/get-artifact", h.getModelVersionArtifact)
-}
-
-func (h *Handler) refuseRegistryWrite(w http.ResponseWriter, r *http.Request) {
-	h.fail(w, r, errs.New(errs.PermissionDenied,
-		"%s is registry storage and read-only: a registered model version's files never change; register a new version instead", r.URL.Path))
 }
 
 func (h *Handler) downloadRegistryArtifact(w http.ResponseWriter, r *http.Request) {
