@@ -101,40 +101,61 @@ func (b *batcher) run() {
 }
 
 // commit runs a group in one transaction and returns one result per job.
+// It first runs every job straight in the shared transaction, which is the
+// common case and costs no savepoints (SQLite copies each page a savepoint
+// first touches into a sub-journal). If any job fails, the transaction is
+// rolled back and the group run again with each job in its own savepoint,
+// so only the failing jobs' writes are undone. Jobs are closures whose only
+// effects are inside the transaction, so running one twice is safe.
 func (b *batcher) commit(group []job, results []error) []error {
 	for range group {
 		results = append(results, nil)
 	}
+	if len(group) > 1 {
+		if b.run1(group, results, false) {
+			return results
+		}
+		for i := range results {
+			results[i] = nil
+		}
+	}
+	b.run1(group, results, len(group) > 1)
+	return results
+}
+
+// run1 runs the group in one transaction, with a savepoint per job when
+// isolate is set. Without isolation it gives up at the first failure and
+// reports false, having rolled back; with it, failing jobs are undone alone
+// and the rest committed. results receives each job's outcome.
+func (b *batcher) run1(group []job, results []error, isolate bool) bool {
 	tx, err := b.db.write.Begin()
 	if err != nil {
 		for i := range results {
 			results[i] = err
 		}
-		return results
+		return true
 	}
-	alone := len(group) == 1
 	ran := 0
 	for i, j := range group {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		if alone {
-			results[i] = j.fn(tx)
-		} else {
+		if isolate {
 			results[i] = savepoint(tx, j.fn)
+		} else {
+			results[i] = j.fn(tx)
 		}
 		if results[i] == nil {
 			ran++
+		} else if !isolate && len(group) > 1 {
+			tx.Rollback()
+			return false
 		}
-	}
-	if alone && results[0] != nil {
-		tx.Rollback()
-		return results
 	}
 	if ran == 0 {
 		tx.Rollback()
-		return results
+		return true
 	}
 	if err := tx.Commit(); err != nil {
 		for i := range results {
@@ -143,7 +164,7 @@ func (b *batcher) commit(group []job, results []error) []error {
 			}
 		}
 	}
-	return results
+	return true
 }
 
 func savepoint(tx *sql.Tx, fn func(*sql.Tx) error) error {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/slipwayml/slipway/internal/errs"
 )
@@ -184,7 +183,13 @@ func (s *Service) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, m
 				latest[m.Key] = m
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.insertMetricsSQL(len(part)), args...); err != nil {
+		var err error
+		if len(part) == metricsPerStatement {
+			_, err = tx.StmtContext(ctx, s.insertMetricsStmt).ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, s.db.Q(metricsInsertSQL(len(part))), args...)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -212,15 +217,8 @@ func newer(a, b Metric) bool {
 	return a.Value > b.Value
 }
 
-var metricsSQL sync.Map // rows -> statement text per dialect-neutral form
-
-func (s *Service) insertMetricsSQL(rows int) string {
-	if q, ok := metricsSQL.Load(rows); ok {
-		return s.db.Q(q.(string))
-	}
-	q := `INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ` + tuples(rows, 6) + ` ON CONFLICT DO NOTHING`
-	metricsSQL.Store(rows, q)
-	return s.db.Q(q)
+func metricsInsertSQL(rows int) string {
+	return `INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ` + tuples(rows, 6) + ` ON CONFLICT DO NOTHING`
 }
 
 // tuples renders "(?, ?), (?, ?)" for rows rows of width values.
