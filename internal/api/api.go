@@ -15,9 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipwayml/slipway/internal/api/mlflow"
+	v1 "github.com/slipwayml/slipway/internal/api/v1"
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
+	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
 
@@ -25,7 +28,11 @@ import (
 type Config struct {
 	Tracking  *tracking.Service
 	Artifacts *blob.Store
-	Auth      *auth.Service
+	// Models is the model registry (Registry is taken by Prometheus).
+	Models *registry.Service
+	Auth   *auth.Service
+	// Datasets serves data versions on the native API; nil leaves it out.
+	Datasets *datasets.Service
 	// RequireAuth makes every route but health checks demand a token.
 	RequireAuth  bool
 	MaxBodyBytes int64
@@ -46,8 +53,9 @@ func New(cfg Config) http.Handler {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	mux := http.NewServeMux()
-	h := &mlflow.Handler{Tracking: cfg.Tracking, Artifacts: cfg.Artifacts, Log: cfg.Log, MaxBodyBytes: cfg.MaxBodyBytes}
+	h := &mlflow.Handler{Tracking: cfg.Tracking, Artifacts: cfg.Artifacts, Registry: cfg.Models, Log: cfg.Log, MaxBodyBytes: cfg.MaxBodyBytes}
 	h.Register(mux)
+	(&v1.Handler{Datasets: cfg.Datasets, Log: cfg.Log}).Register(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("OK"))

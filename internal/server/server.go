@@ -18,8 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/slipwayml/slipway/internal/api"
+	"github.com/slipwayml/slipway/internal/api/mlflow"
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
+	"github.com/slipwayml/slipway/internal/datasets"
+	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
@@ -32,7 +36,9 @@ type App struct {
 	DB        *store.DB
 	Artifacts *blob.Store
 	Tracking  *tracking.Service
+	Registry  *registry.Service
 	Auth      *auth.Service
+	Datasets  *datasets.Service
 }
 
 // Open opens the stores named by cfg and applies migrations.
@@ -57,9 +63,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		if err != nil {
 			return "", err
 		}
+		if dir, ok := mlflow.ReservedDir(key); ok {
+			return "", errs.Invalid("invalid artifact location %q: %s/ is reserved for Slipway's registered models and data versions", loc, dir)
+		}
 		return blob.ArtifactScheme + ":/" + key, nil
 	}
-	return &App{DB: db, Artifacts: artifacts, Tracking: tr, Auth: auth.New(db)}, nil
+	return &App{DB: db, Artifacts: artifacts, Tracking: tr, Registry: registry.New(db, artifacts, tr), Auth: auth.New(db),
+		Datasets: datasets.New(db, artifacts)}, nil
 }
 
 // Close closes the stores, after pending writes have committed.
@@ -112,13 +122,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		return err
 	}
 	defer app.Close()
+	app.Registry.Log = log
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler := api.New(api.Config{
 		Tracking:     app.Tracking,
 		Artifacts:    app.Artifacts,
+		Models:       app.Registry,
 		Auth:         app.Auth,
+		Datasets:     app.Datasets,
 		RequireAuth:  cfg.RequireAuth(),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Log:          log,
