@@ -100,10 +100,16 @@ func (s *Service) reserveVersion(ctx context.Context, req CreateModelVersionRequ
 		if id, err = s.modelID(ctx, tx, req.Name); err != nil {
 			return err
 		}
+		// Updating the model row first takes its row lock on PostgreSQL, so
+		// concurrent reservations for one model take turns instead of
+		// reading the same MAX(version) and colliding.
+		now := s.nowMillis()
+		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE registered_models SET last_updated_time = ? WHERE model_id = ?`), now, id); err != nil {
+			return err
+		}
 		if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?`), id).Scan(&version); err != nil {
 			return err
 		}
-		now := s.nowMillis()
 		var user any
 		if req.UserID != "" {
 			user = req.UserID
@@ -120,8 +126,7 @@ func (s *Service) reserveVersion(ctx context.Context, req CreateModelVersionRequ
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`UPDATE registered_models SET last_updated_time = ? WHERE model_id = ?`), now, id)
-		return err
+		return nil
 	})
 	return id, version, err
 }

@@ -191,11 +191,11 @@ func (h *Handler) createUpload(r *http.Request) (any, error) {
 		Path     string `json:"path"`
 		NumParts Int64  `json:"num_parts"`
 	}
-	if err := h.decode(r, &req); err != nil {
-		return nil, err
-	}
 	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
+		return nil, err
+	}
+	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
 	if req.NumParts < 1 || req.NumParts > maxParts {
@@ -243,11 +243,11 @@ func (h *Handler) completeUpload(r *http.Request) (any, error) {
 			ETag       string `json:"etag"`
 		} `json:"parts"`
 	}
-	if err := h.decode(r, &req); err != nil {
-		return nil, err
-	}
 	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
+		return nil, err
+	}
+	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
 	parts := make([]blob.Part, len(req.Parts))
@@ -261,11 +261,11 @@ func (h *Handler) abortUpload(r *http.Request) (any, error) {
 	var req struct {
 		UploadID string `json:"upload_id"`
 	}
-	if err := h.decode(r, &req); err != nil {
-		return nil, err
-	}
 	key, err := h.writableKey(r.PathValue("path"))
 	if err != nil {
+		return nil, err
+	}
+	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
 	return empty{}, h.Artifacts.AbortUpload(r.Context(), key, req.UploadID)
