@@ -143,6 +143,12 @@ func (h *Handler) streamArtifact(w http.ResponseWriter, r *http.Request, key str
 		h.fail(w, r, err)
 		return
 	}
+	writeArtifact(w, key, body, size)
+}
+
+// writeArtifact sends a file as a download: always an attachment with
+// nosniff, and never as a type a browser would run (see artifactContentType).
+func writeArtifact(w http.ResponseWriter, key string, body io.ReadCloser, size int64) {
 	defer body.Close()
 	w.Header().Set("Content-Type", artifactContentType(path.Base(key)))
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))

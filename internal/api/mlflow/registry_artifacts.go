@@ -1,10 +1,8 @@
 package mlflow
 
 import (
-	"io"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/slipwayml/slipway/internal/blob"
@@ -51,12 +49,7 @@ func (h *Handler) streamVerified(w http.ResponseWriter, r *http.Request, key str
 		h.fail(w, r, err)
 		return
 	}
-	defer body.Close()
-	w.Header().Set("Content-Type", artifactContentType(path.Base(key)))
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Disposition", "attachment; filename="+strconv.Quote(path.Base(key)))
-	io.Copy(w, body)
+	writeArtifact(w, key, body, size)
 }
 
 // getModelVersionArtifact serves MLflow's
