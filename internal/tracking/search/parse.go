@@ -177,22 +177,18 @@ func (p *filterParser) invalidFrom(from, at int) error {
 	return p.invalidClause(p.s[from:at] + p.tokenAt(at))
 }
 
-func parseFilter(s string, g *grammar) (Filter, error) {
-	if err := checkText(s, "filter"); err != nil {
-		return Filter{}, err
-	}
-	p := &filterParser{scanner: scanner{s: s}, g: g}
+// rawClauses reads AND-joined clauses up to the end of the text. A ';'
+// before the end is reported by semicolon: the run and registry grammars
+// word that error differently, as MLflow does.
+func (p *filterParser) rawClauses(semicolon func() error) ([]rawClause, error) {
 	var raws []rawClause
 	for {
 		p.skipSpace()
 		if p.eof() {
-			break
+			return raws, nil
 		}
 		if p.s[p.i] == ';' {
-			if strings.TrimSpace(p.s[p.i+1:]) != "" {
-				return Filter{}, errs.Invalid("Search filter contained multiple expression '%s'. Provide AND-ed expression list.", s)
-			}
-			return Filter{}, p.invalidClause(";")
+			return nil, semicolon()
 		}
 		// MLflow accepts a stray AND (leading, trailing or doubled) because
 		// sqlparse sees it as a harmless keyword; clients that join clauses
@@ -202,7 +198,7 @@ func parseFilter(s string, g *grammar) (Filter, error) {
 		}
 		rc, err := p.clause()
 		if err != nil {
-			return Filter{}, err
+			return nil, err
 		}
 		raws = append(raws, rc)
 		p.skipSpace()
@@ -210,8 +206,24 @@ func parseFilter(s string, g *grammar) (Filter, error) {
 			continue
 		}
 		if !p.atAnd() {
-			return Filter{}, p.invalidFrom(p.i, p.i)
+			return nil, p.invalidFrom(p.i, p.i)
 		}
+	}
+}
+
+func parseFilter(s string, g *grammar) (Filter, error) {
+	if err := checkText(s, "filter"); err != nil {
+		return Filter{}, err
+	}
+	p := &filterParser{scanner: scanner{s: s}, g: g}
+	raws, err := p.rawClauses(func() error {
+		if strings.TrimSpace(p.s[p.i+1:]) != "" {
+			return errs.Invalid("Search filter contained multiple expression '%s'. Provide AND-ed expression list.", s)
+		}
+		return p.invalidClause(";")
+	})
+	if err != nil {
+		return Filter{}, err
 	}
 	f := Filter{Clauses: make([]Clause, 0, len(raws))}
 	for _, rc := range raws {

@@ -67,30 +67,11 @@ func parseRegistryFilter(s string, g *registryGrammar) (Filter, error) {
 		return Filter{}, err
 	}
 	p := &filterParser{scanner: scanner{s: s}, g: experimentGrammar}
-	var raws []rawClause
-	for {
-		p.skipSpace()
-		if p.eof() {
-			break
-		}
-		if p.s[p.i] == ';' {
-			return Filter{}, errs.Invalid("Search filter contained multiple expression '%s'. Provide AND-ed expression list.", s)
-		}
-		if p.atAnd() {
-			continue
-		}
-		rc, err := p.clause()
-		if err != nil {
-			return Filter{}, err
-		}
-		raws = append(raws, rc)
-		p.skipSpace()
-		if p.eof() || p.s[p.i] == ';' {
-			continue
-		}
-		if !p.atAnd() {
-			return Filter{}, p.invalidFrom(p.i, p.i)
-		}
+	raws, err := p.rawClauses(func() error {
+		return errs.Invalid("Search filter contained multiple expression '%s'. Provide AND-ed expression list.", s)
+	})
+	if err != nil {
+		return Filter{}, err
 	}
 	f := Filter{Clauses: make([]Clause, 0, len(raws))}
 	for _, rc := range raws {
