@@ -102,6 +102,27 @@ func pruneUploads(ctx context.Context, artifacts *blob.Store, log *slog.Logger) 
 	}
 }
 
+// The planner's statistics go stale as runs and metrics are logged (and are
+// missing on a new database), which made PostgreSQL pick plans several
+// times slower; refreshing them is cheap, so it runs at start-up and then
+// periodically.
+var optimizeEvery = 10 * time.Minute
+
+func optimizeDB(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(optimizeEvery)
+	defer t.Stop()
+	for {
+		if err := db.Optimize(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("refreshing query planner statistics", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // NewLogger builds the server's structured logger.
 func NewLogger(w io.Writer, cfg Config) *slog.Logger {
 	var level slog.Level
@@ -177,6 +198,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 	go func() {
 		defer workers.Done()
 		pruneUploads(bg, app.Artifacts, log)
+	}()
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		optimizeDB(bg, app.DB, log)
 	}()
 
 	errc := make(chan error, 1)

@@ -185,6 +185,26 @@ func (db *DB) Prepare(ctx context.Context, query string) (*sql.Stmt, error) {
 	return db.write.PrepareContext(ctx, db.Q(query))
 }
 
+// statsTables are the tables whose planner statistics decide search plans:
+// right after a bulk load PostgreSQL estimated 1 run where there were
+// 10,000 and chose nested loops (docs/benchmarks.md).
+const statsTables = "runs, latest_metrics, params, tags, metrics, experiments"
+
+// Optimize refreshes the query planner's statistics: ANALYZE of the tracking
+// tables on PostgreSQL (it samples, so it stays cheap on large tables), and
+// PRAGMA optimize on SQLite, which analyzes only the tables whose statistics
+// are missing or stale, within SQLite's own analysis limit. On SQLite it
+// runs on the writer, since it may write sqlite_stat1, so it waits for the
+// current batch to commit.
+func (db *DB) Optimize(ctx context.Context) error {
+	if db.Dialect == Postgres {
+		_, err := db.write.ExecContext(ctx, "ANALYZE "+statsTables)
+		return err
+	}
+	_, err := db.write.ExecContext(ctx, "PRAGMA optimize")
+	return err
+}
+
 // Tx runs fn in its own write transaction and commits when fn returns nil.
 func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)

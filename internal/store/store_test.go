@@ -128,3 +128,29 @@ func TestConcurrentMigrationsPostgres(t *testing.T) {
 		}
 	}
 }
+
+// Optimize must work on a fresh database and one with data, and leave
+// queries and writes working; on SQLite it goes through the single writer,
+// so it must not deadlock with a batch.
+func TestOptimize(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Optimize(ctx); err != nil {
+			t.Fatalf("optimize, empty: %v", err)
+		}
+		err := db.Batch(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, db.Q(`INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, '', 'active', 0, 0)`), "opt")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Optimize(ctx); err != nil {
+			t.Fatalf("optimize: %v", err)
+		}
+		var n int
+		if err := db.Read.QueryRowContext(ctx, db.Q(`SELECT COUNT(*) FROM experiments WHERE name = ?`), "opt").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("count after optimize: %d, %v", n, err)
+		}
+	})
+}

@@ -12,13 +12,7 @@ import (
 // order. Without maxResults and pageToken it returns the whole history, as
 // MLflow does; with either it pages, at most MaxHistoryPage points a page.
 func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, maxResults int64, pageToken string) ([]Metric, string, error) {
-	if err := ValidateRunID(runID); err != nil {
-		return nil, "", err
-	}
-	if key == "" {
-		return nil, "", MissingValue("metric_key")
-	}
-	if _, err := s.readRunInfo(ctx, s.db.Read, runID); err != nil {
+	if err := s.checkHistoryRequest(ctx, runID, key); err != nil {
 		return nil, "", err
 	}
 	paged := maxResults != 0 || pageToken != ""
@@ -32,7 +26,7 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, maxRe
 			return nil, "", err
 		}
 	}
-	query := `SELECT value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value`
+	query := historyQuery
 	args := []any{runID, key}
 	if paged {
 		query += ` LIMIT ? OFFSET ?`
@@ -58,6 +52,40 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, maxRe
 		next = encodePageToken(offset + limit)
 	}
 	return out, next, nil
+}
+
+const historyQuery = `SELECT value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value`
+
+func (s *Service) checkHistoryRequest(ctx context.Context, runID, key string) error {
+	if err := ValidateRunID(runID); err != nil {
+		return err
+	}
+	if key == "" {
+		return MissingValue("metric_key")
+	}
+	_, err := s.readRunInfo(ctx, s.db.Read, runID)
+	return err
+}
+
+// EachMetricHistoryPoint calls fn for every point of one metric of one run,
+// in the order of GetMetricHistory's unpaged answer, so that a caller can
+// stream a long history instead of holding all of it. The run is checked
+// before fn is first called, so a missing run fails with nothing written.
+// fn's Metric is reused between calls; fn's error stops the scan and is
+// returned.
+func (s *Service) EachMetricHistoryPoint(ctx context.Context, runID, key string, fn func(*Metric) error) error {
+	if err := s.checkHistoryRequest(ctx, runID, key); err != nil {
+		return err
+	}
+	m := Metric{Key: key}
+	var isNaN int
+	return s.eachRow(ctx, historyQuery, []any{runID, key}, func(rows *sql.Rows) error {
+		if err := rows.Scan(&m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
+			return err
+		}
+		m.Value = loadedValue(m.Value, isNaN)
+		return fn(&m)
+	})
 }
 
 func maxResults0(n int64, def, limit int) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -266,38 +267,14 @@ func (s *Service) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]Run,
 	if len(expIDs) == 0 {
 		return nil, "", nil
 	}
-	var b strings.Builder
-	args := append([]any{}, compiled.JoinArgs...)
-	b.WriteString(`SELECT r.run_uuid FROM runs r `)
-	b.WriteString(compiled.Joins)
-	b.WriteString(` WHERE r.experiment_id IN (` + placeholders(len(expIDs)) + `) AND `)
-	args = append(args, expIDs...)
-	b.WriteString(stageClause("r", req.ViewType))
-	if compiled.Where != "" {
-		b.WriteString(` AND (`)
-		b.WriteString(compiled.Where)
-		b.WriteString(`)`)
-		args = append(args, compiled.WhereArgs...)
-	}
-	b.WriteString(` ORDER BY `)
-	b.WriteString(compiled.OrderBy)
-	b.WriteString(` LIMIT ? OFFSET ?`)
-	args = append(args, limit+1, offset)
-	rows, err := s.db.Read.QueryContext(ctx, s.db.Q(b.String()), args...)
-	if err != nil {
-		return nil, "", err
-	}
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, "", err
-		}
-		ids = append(ids, id)
+	if compiled.Tiers != nil && s.tiers {
+		ids, err = s.searchTiers(ctx, compiled, expIDs, req.ViewType, limit+1, offset)
+	} else {
+		ids, err = s.searchIDs(ctx, search.Tier{From: "runs r " + compiled.Joins, FromArgs: compiled.JoinArgs, OrderBy: compiled.OrderBy},
+			compiled, expIDs, req.ViewType, limit+1, offset)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, "", err
 	}
 	next := ""
@@ -307,6 +284,96 @@ func (s *Service) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]Run,
 	}
 	runs, err := s.loadRuns(ctx, ids)
 	return runs, next, err
+}
+
+// searchTiers pages through the tiers of a search ordered by a metric (see
+// search.SQL.Tiers) as if they were the one query they split: offset counts
+// across tiers, and a tier is queried only while the page is not full.
+func (s *Service) searchTiers(ctx context.Context, compiled search.SQL, expIDs []any, view ViewType, want, offset int) ([]string, error) {
+	var ids []string
+	for _, tier := range compiled.Tiers {
+		if len(ids) >= want {
+			break
+		}
+		got, err := s.searchIDs(ctx, tier, compiled, expIDs, view, want-len(ids), offset)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case len(got) > 0:
+			// The page started in this tier (or an earlier one), and this
+			// tier ended before the page did: the next starts at its top.
+			offset = 0
+		case offset > 0:
+			// The page starts past this tier; by how much needs its size.
+			n, err := s.countTier(ctx, tier, compiled, expIDs, view)
+			if err != nil {
+				return nil, err
+			}
+			offset = max(offset-n, 0)
+		}
+		ids = append(ids, got...)
+	}
+	// Each tier is its own statement, so a run whose metric changed tier
+	// between two of them could be read twice; a page never repeats a run.
+	seen := make(map[string]bool, len(ids))
+	return slices.DeleteFunc(ids, func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	}), nil
+}
+
+// tierQuery writes the query of search.Tier and its arguments, up to the
+// ORDER BY.
+func tierQuery(b *strings.Builder, tier search.Tier, compiled search.SQL, expIDs []any, view ViewType) []any {
+	args := append([]any{}, tier.FromArgs...)
+	b.WriteString(tier.From)
+	b.WriteString(` WHERE `)
+	if tier.Cond != "" {
+		b.WriteString(tier.Cond)
+		b.WriteString(` AND `)
+		args = append(args, tier.CondArgs...)
+	}
+	b.WriteString(`r.experiment_id IN (` + placeholders(len(expIDs)) + `) AND `)
+	args = append(args, expIDs...)
+	b.WriteString(stageClause("r", view))
+	if compiled.Where != "" {
+		b.WriteString(` AND (`)
+		b.WriteString(compiled.Where)
+		b.WriteString(`)`)
+		args = append(args, compiled.WhereArgs...)
+	}
+	return args
+}
+
+func (s *Service) searchIDs(ctx context.Context, tier search.Tier, compiled search.SQL, expIDs []any, view ViewType, limit, offset int) ([]string, error) {
+	var b strings.Builder
+	b.WriteString(`SELECT r.run_uuid FROM `)
+	args := tierQuery(&b, tier, compiled, expIDs, view)
+	b.WriteString(` ORDER BY `)
+	b.WriteString(tier.OrderBy)
+	b.WriteString(` LIMIT ? OFFSET ?`)
+	args = append(args, limit, offset)
+	var ids []string
+	err := s.eachRow(ctx, b.String(), args, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, err
+}
+
+func (s *Service) countTier(ctx context.Context, tier search.Tier, compiled search.SQL, expIDs []any, view ViewType) (int, error) {
+	var b strings.Builder
+	b.WriteString(`SELECT COUNT(*) FROM `)
+	args := tierQuery(&b, tier, compiled, expIDs, view)
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, s.db.Q(b.String()), args...).Scan(&n)
+	return n, err
 }
 
 // loadRuns reads whole runs for ids, in the order given, with one query per

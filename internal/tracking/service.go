@@ -26,6 +26,13 @@ type Service struct {
 	// parsing its 3,000 parameters on every log-batch cost about a tenth of
 	// the writer's time (docs/benchmarks.md).
 	insertMetricsStmt *sql.Stmt
+	// tiers says whether SearchRuns splits a search ordered by a metric into
+	// tiers (search.SQL.Tiers). By default only on SQLite: PostgreSQL's
+	// planner, misjudging how many runs the filter keeps, sorts every match
+	// instead of walking the index even with fresh statistics, and the
+	// split then only adds statements (docs/benchmarks.md). Tests set it
+	// both ways on both dialects.
+	tiers bool
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// ValidateLocation, when set, vets a client-supplied experiment artifact
@@ -36,7 +43,7 @@ type Service struct {
 
 // New returns a Service and makes sure the Default experiment exists.
 func New(ctx context.Context, db *store.DB) (*Service, error) {
-	s := &Service{db: db, Now: time.Now}
+	s := &Service{db: db, Now: time.Now, tiers: db.Dialect == store.SQLite}
 	if err := s.ensureDefaultExperiment(ctx); err != nil {
 		return nil, err
 	}

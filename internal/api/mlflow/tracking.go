@@ -4,9 +4,11 @@
 package mlflow
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/slipwayml/slipway/internal/blob"
@@ -30,6 +32,10 @@ type Handler struct {
 }
 
 type endpoint func(r *http.Request) (any, error)
+
+// streamed is an endpoint's answer that writes itself, for answers too large
+// to build in memory first. It writes the whole response, errors included.
+type streamed func(w http.ResponseWriter, r *http.Request)
 
 // Register mounts every MLflow route on mux.
 func (h *Handler) Register(mux *http.ServeMux) {
@@ -88,6 +94,10 @@ func (h *Handler) serve(fn endpoint) http.Handler {
 		out, err := fn(r)
 		if err != nil {
 			h.fail(w, r, err)
+			return
+		}
+		if s, ok := out.(streamed); ok {
+			s(w, r)
 			return
 		}
 		writeJSON(w, http.StatusOK, out)
@@ -561,6 +571,13 @@ func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 	if err := h.decode(r, &req); err != nil {
 		return nil, err
 	}
+	if req.MaxResults == 0 && req.PageToken == "" {
+		// The whole history, as MLflow's Python client asks for it: streamed
+		// from the database, since it can be millions of points.
+		return streamed(func(w http.ResponseWriter, r *http.Request) {
+			h.streamMetricHistory(w, r, runID(req.RunID, req.RunUUID), req.MetricKey)
+		}), nil
+	}
 	history, next, err := h.Tracking.GetMetricHistory(r.Context(), runID(req.RunID, req.RunUUID), req.MetricKey, int64(req.MaxResults), req.PageToken)
 	if err != nil {
 		return nil, err
@@ -574,4 +591,50 @@ func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 		out.Metrics[i] = metricOut(m)
 	}
 	return out, nil
+}
+
+// streamMetricHistory writes the answer getMetricHistory's encoder would
+// write for a whole history, byte for byte, row by row as the database
+// returns them.
+func (h *Handler) streamMetricHistory(w http.ResponseWriter, r *http.Request, runID, key string) {
+	out := &wroteWriter{w: w}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	head := append([]byte(`{"key":`), appendJSONString(nil, key)...)
+	head = append(head, `,"value":`...)
+	buf := make([]byte, 0, 128)
+	n := 0
+	w.Header().Set("Content-Type", "application/json")
+	err := h.Tracking.EachMetricHistoryPoint(r.Context(), runID, key, func(m *tracking.Metric) error {
+		buf = buf[:0]
+		if n == 0 {
+			buf = append(buf, `{"metrics":[`...)
+		} else {
+			buf = append(buf, ',')
+		}
+		n++
+		buf = append(buf, head...)
+		buf = appendDouble(buf, m.Value)
+		buf = append(buf, `,"timestamp":`...)
+		buf = strconv.AppendInt(buf, m.Timestamp, 10)
+		buf = append(buf, `,"step":`...)
+		buf = strconv.AppendInt(buf, m.Step, 10)
+		buf = append(buf, '}')
+		_, err := bw.Write(buf)
+		return err
+	})
+	if err != nil {
+		if !out.wrote {
+			h.fail(w, r, err)
+			return
+		}
+		// Part of the answer is on the wire: only a broken connection tells
+		// the client it is not the whole history.
+		panic(http.ErrAbortHandler)
+	}
+	if n == 0 {
+		bw.WriteString("{}\n") // metrics is omitempty
+	} else {
+		bw.WriteString("]}\n")
+	}
+	bw.Flush()
 }

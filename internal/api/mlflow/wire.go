@@ -50,16 +50,21 @@ func (d *Double) UnmarshalJSON(b []byte) error {
 }
 
 func (d Double) MarshalJSON() ([]byte, error) {
-	f := float64(d)
+	return appendDouble(nil, float64(d)), nil
+}
+
+// appendDouble appends f as Double writes it. Streamed answers call it
+// directly, so both paths spell non-finite values the same way.
+func appendDouble(b []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
-		return []byte(`"NaN"`), nil
+		return append(b, `"NaN"`...)
 	case math.IsInf(f, 1):
-		return []byte(`"Infinity"`), nil
+		return append(b, `"Infinity"`...)
 	case math.IsInf(f, -1):
-		return []byte(`"-Infinity"`), nil
+		return append(b, `"-Infinity"`...)
 	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
 // Int64 is a proto int64: protobuf's JSON mapping sends it as a string, many
@@ -257,6 +262,28 @@ func errorCode(code errs.Code) (string, int) {
 func WriteError(w http.ResponseWriter, err error) {
 	code, status := errorCode(errs.CodeOf(err))
 	writeJSON(w, status, map[string]string{"error_code": code, "message": errs.Message(err)})
+}
+
+// appendJSONString appends s encoded as writeJSON encodes a string, so that
+// streamed answers escape exactly as encoded ones do.
+func appendJSONString(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// wroteWriter records whether anything has reached the client, which decides
+// whether a failure can still be answered with an error or must abort.
+type wroteWriter struct {
+	w     io.Writer
+	wrote bool
+}
+
+func (w *wroteWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.w.Write(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -147,7 +147,12 @@ func CompileRuns(f Filter, orderBy []OrderBy, d Dialect) (SQL, error) {
 	j := &builder{d: d}
 	var terms []string
 	seen := make(map[[2]string]bool)
+	// Where the first order_by's join ends, for Tiers.
+	firstJoinLen, firstJoinArgs := 0, 0
 	for i, o := range orderBy {
+		if i == 1 {
+			firstJoinLen, firstJoinArgs = j.Len(), len(j.args)
+		}
 		key := o.Key
 		if o.Kind == KindAttribute {
 			canon, ok := runGrammar.orderKeys[key]
@@ -207,7 +212,46 @@ func CompileRuns(f Filter, orderBy []OrderBy, d Dialect) (SQL, error) {
 	}
 	out.Joins, out.JoinArgs = j.String(), j.args
 	out.OrderBy = strings.Join(terms, ", ")
+	if len(orderBy) > 0 && orderBy[0].Kind == KindMetric {
+		if len(orderBy) == 1 {
+			firstJoinLen, firstJoinArgs = j.Len(), len(j.args)
+		}
+		out.Tiers = metricTiers(orderBy[0], terms[1], terms[2:], j.String()[firstJoinLen:], j.args[firstJoinArgs:], d)
+	}
 	return out, nil
+}
+
+// metricTiers splits a search whose first order_by is metric o into the
+// three tiers of its CASE term (see SQL.Tiers). value is the term ordering
+// o1 by value, rest the terms after it, restJoins and restArgs the joins
+// (with a leading space) the rest need. Within a tier the CASE term is
+// constant, so each tier's order is the rest of the full order, and o1.value
+// is kept in the NaN tier (where it is always the stored 0) only so that the
+// term lists stay the same.
+//
+// On SQLite the join is a CROSS JOIN, which SQLite takes as an order: with
+// bound parameters its planner otherwise starts from runs_by_experiment and
+// sorts every match, and the split gains nothing (docs/benchmarks.md). The
+// price is an index walk over every run that has the metric, whatever its
+// experiment, until the page is full.
+func metricTiers(o OrderBy, value string, rest []string, restJoins string, restArgs []any, d Dialect) []Tier {
+	if len(restArgs) == 0 {
+		restArgs = nil
+	}
+	join := " JOIN "
+	if d == SQLite {
+		join = " CROSS JOIN "
+	}
+	inner := "latest_metrics o1" + join + "runs r ON r.run_uuid = o1.run_uuid" + restJoins
+	ordered := strings.Join(append([]string{value}, rest...), ", ")
+	return []Tier{
+		// is_nan <> 1, not = 0: the CASE puts every other value in tier 0.
+		{From: inner, FromArgs: restArgs, Cond: "o1.key = ? AND o1.is_nan <> 1", CondArgs: []any{o.Key}, OrderBy: ordered},
+		{From: inner, FromArgs: restArgs, Cond: "o1.key = ? AND o1.is_nan = 1", CondArgs: []any{o.Key}, OrderBy: ordered},
+		{From: "runs r" + restJoins, FromArgs: restArgs,
+			Cond:     "NOT EXISTS (SELECT 1 FROM latest_metrics o1 WHERE o1.run_uuid = r.run_uuid AND o1.key = ?)",
+			CondArgs: []any{o.Key}, OrderBy: strings.Join(rest, ", ")},
+	}
 }
 
 // join writes a LEFT JOIN on (fk, key), which is the primary key of params,

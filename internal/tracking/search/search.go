@@ -109,4 +109,25 @@ type SQL struct {
 	// OrderBy is the full ORDER BY list without the keyword, tiebreakers
 	// included, so paging through results is stable.
 	OrderBy string
+	// Tiers is set when the first order_by is a metric. It splits the query
+	// above into three whose results, concatenated in order, are exactly its
+	// result: runs with a real value, runs whose value is NaN, runs without
+	// the metric. The first two can walk the latest_metrics_by_key (key,
+	// value) index in order and stop at the page's limit, where the single
+	// query has to rank every matching run before it can return any.
+	Tiers []Tier
+}
+
+// Tier is one part of a search split by Tiers, for this query (args in
+// this order: FromArgs, CondArgs, the caller's, WhereArgs, the caller's):
+//
+//	SELECT r.run_uuid FROM <From>
+//	WHERE <Cond> AND r.experiment_id IN (...) AND <lifecycle> AND (<Where>)
+//	ORDER BY <OrderBy>
+type Tier struct {
+	From     string
+	FromArgs []any
+	Cond     string
+	CondArgs []any
+	OrderBy  string
 }

@@ -375,6 +375,14 @@ func TestCompiledSQL(t *testing.T) {
 			" AND EXISTS (SELECT 1 FROM run_input_tags it WHERE it.run_uuid = r.run_uuid AND it.key = ? AND it.value = ?)",
 		WhereArgs: []any{"acc", 1.0, "p", "x%", "a", "b", "mlflow.data.context", "train"},
 		OrderBy:   "CASE WHEN o1.is_nan = 1 THEN 1 WHEN o1.run_uuid IS NULL THEN 2 ELSE 0 END, o1.value DESC, r.start_time DESC, r.run_uuid",
+		Tiers: []Tier{
+			{From: "latest_metrics o1 JOIN runs r ON r.run_uuid = o1.run_uuid", Cond: "o1.key = ? AND o1.is_nan <> 1", CondArgs: []any{"acc"},
+				OrderBy: "o1.value DESC, r.start_time DESC, r.run_uuid"},
+			{From: "latest_metrics o1 JOIN runs r ON r.run_uuid = o1.run_uuid", Cond: "o1.key = ? AND o1.is_nan = 1", CondArgs: []any{"acc"},
+				OrderBy: "o1.value DESC, r.start_time DESC, r.run_uuid"},
+			{From: "runs r", Cond: "NOT EXISTS (SELECT 1 FROM latest_metrics o1 WHERE o1.run_uuid = r.run_uuid AND o1.key = ?)", CondArgs: []any{"acc"},
+				OrderBy: "r.start_time DESC, r.run_uuid"},
+		},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("CompileRuns\n got %#v\nwant %#v", got, want)
