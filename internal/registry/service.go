@@ -384,7 +384,7 @@ func (s *Service) loadModels(ctx context.Context, ids []int64) ([]RegisteredMode
 	byID := make(map[int64]*RegisteredModel, len(ids))
 	in := `(` + placeholders(len(ids)) + `)`
 	args := int64Args(ids)
-	err := s.eachRow(ctx, `SELECT model_id, name, creation_time, last_updated_time, description FROM registered_models WHERE model_id IN `+in, args, func(rows *sql.Rows) error {
+	err := s.db.EachRow(ctx, `SELECT model_id, name, creation_time, last_updated_time, description FROM registered_models WHERE model_id IN `+in, args, func(rows *sql.Rows) error {
 		var id int64
 		var m RegisteredModel
 		var desc sql.NullString
@@ -400,7 +400,7 @@ func (s *Service) loadModels(ctx context.Context, ids []int64) ([]RegisteredMode
 	if err != nil {
 		return nil, err
 	}
-	err = s.eachRow(ctx, `SELECT model_id, key, value FROM registered_model_tags WHERE model_id IN `+in+` ORDER BY model_id, key`, args, func(rows *sql.Rows) error {
+	err = s.db.EachRow(ctx, `SELECT model_id, key, value FROM registered_model_tags WHERE model_id IN `+in+` ORDER BY model_id, key`, args, func(rows *sql.Rows) error {
 		var id int64
 		var t Tag
 		if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
@@ -414,7 +414,7 @@ func (s *Service) loadModels(ctx context.Context, ids []int64) ([]RegisteredMode
 	if err != nil {
 		return nil, err
 	}
-	err = s.eachRow(ctx, `SELECT model_id, alias, version FROM registered_model_aliases WHERE model_id IN `+in+` ORDER BY model_id, alias`, args, func(rows *sql.Rows) error {
+	err = s.db.EachRow(ctx, `SELECT model_id, alias, version FROM registered_model_aliases WHERE model_id IN `+in+` ORDER BY model_id, alias`, args, func(rows *sql.Rows) error {
 		var id int64
 		var a Alias
 		if err := rows.Scan(&id, &a.Alias, &a.Version); err != nil {
@@ -464,20 +464,6 @@ func (s *Service) loadModels(ctx context.Context, ids []int64) ([]RegisteredMode
 		out = append(out, *m)
 	}
 	return out, nil
-}
-
-func (s *Service) eachRow(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
-	rows, err := s.db.Read.QueryContext(ctx, s.db.Q(query), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // GetLatestVersions returns the newest version in each of stages (every

@@ -173,7 +173,7 @@ func (s *Service) versionRow(ctx context.Context, q queryer, name string, versio
 // tags, and their aliases when withAliases is set.
 func (s *Service) loadVersions(ctx context.Context, where string, args []any, withAliases bool) ([]ModelVersion, error) {
 	var out []ModelVersion
-	err := s.eachRow(ctx, `SELECT `+versionColumns+` FROM model_versions mv JOIN registered_models rm ON rm.model_id = mv.model_id WHERE `+where, args, func(rows *sql.Rows) error {
+	err := s.db.EachRow(ctx, `SELECT `+versionColumns+` FROM model_versions mv JOIN registered_models rm ON rm.model_id = mv.model_id WHERE `+where, args, func(rows *sql.Rows) error {
 		v, err := scanVersion(rows)
 		out = append(out, v)
 		return err
@@ -195,7 +195,7 @@ func (s *Service) loadVersions(ctx context.Context, where string, args []any, wi
 	for start := 0; start < len(idList); start += 500 {
 		part := idList[start:min(start+500, len(idList))]
 		in := `(` + placeholders(len(part)) + `)`
-		err := s.eachRow(ctx, `SELECT model_id, version, key, value FROM model_version_tags WHERE model_id IN `+in+` ORDER BY model_id, version, key`, int64Args(part), func(rows *sql.Rows) error {
+		err := s.db.EachRow(ctx, `SELECT model_id, version, key, value FROM model_version_tags WHERE model_id IN `+in+` ORDER BY model_id, version, key`, int64Args(part), func(rows *sql.Rows) error {
 			var k key
 			var t Tag
 			if err := rows.Scan(&k.id, &k.version, &t.Key, &t.Value); err != nil {
@@ -212,7 +212,7 @@ func (s *Service) loadVersions(ctx context.Context, where string, args []any, wi
 		if !withAliases {
 			continue
 		}
-		err = s.eachRow(ctx, `SELECT model_id, version, alias FROM registered_model_aliases WHERE model_id IN `+in+` ORDER BY model_id, alias`, int64Args(part), func(rows *sql.Rows) error {
+		err = s.db.EachRow(ctx, `SELECT model_id, version, alias FROM registered_model_aliases WHERE model_id IN `+in+` ORDER BY model_id, alias`, int64Args(part), func(rows *sql.Rows) error {
 			var k key
 			var a string
 			if err := rows.Scan(&k.id, &k.version, &a); err != nil {
@@ -426,7 +426,7 @@ func (s *Service) SearchModelVersions(ctx context.Context, req SearchModelVersio
 	args = append(args, limit+1, offset)
 	type key struct{ id, version int64 }
 	var keys []key
-	err = s.eachRow(ctx, b.String(), args, func(rows *sql.Rows) error {
+	err = s.db.EachRow(ctx, b.String(), args, func(rows *sql.Rows) error {
 		var k key
 		keys = append(keys, k)
 		return rows.Scan(&keys[len(keys)-1].id, &keys[len(keys)-1].version)

@@ -178,6 +178,22 @@ func Rebind(query string) string {
 	return b.String()
 }
 
+// EachRow runs a read query and calls fn for every row; an error from fn
+// stops the walk and is returned.
+func (db *DB) EachRow(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := db.Read.QueryContext(ctx, db.Q(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // Prepare prepares a write statement once, for use inside Batch and Tx
 // through tx.StmtContext. Call it at start-up: on SQLite the single writer
 // connection is busy whenever a transaction is open.

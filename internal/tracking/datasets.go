@@ -56,7 +56,7 @@ func (s *Service) SearchDatasets(ctx context.Context, experimentIDs []string) ([
 	args = append([]any{TagContext}, args...)
 	args = append(args, MaxDatasetSummaries)
 	var out []DatasetSummary
-	err := s.eachRow(ctx, `SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value
+	err := s.db.EachRow(ctx, `SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value
 		FROM datasets d
 		JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid
 		LEFT JOIN run_input_tags t ON t.run_uuid = i.run_uuid AND t.dataset_uuid = i.dataset_uuid AND t.key = ?

@@ -33,7 +33,7 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, maxRe
 		args = append(args, limit+1, offset)
 	}
 	var out []Metric
-	err := s.eachRow(ctx, query, args, func(rows *sql.Rows) error {
+	err := s.db.EachRow(ctx, query, args, func(rows *sql.Rows) error {
 		m := Metric{Key: key}
 		var isNaN int
 		if err := rows.Scan(&m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
@@ -79,7 +79,7 @@ func (s *Service) EachMetricHistoryPoint(ctx context.Context, runID, key string,
 	}
 	m := Metric{Key: key}
 	var isNaN int
-	return s.eachRow(ctx, historyQuery, []any{runID, key}, func(rows *sql.Rows) error {
+	return s.db.EachRow(ctx, historyQuery, []any{runID, key}, func(rows *sql.Rows) error {
 		if err := rows.Scan(&m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (s *Service) SampleMetricHistory(ctx context.Context, req BulkIntervalReque
 		args := append([]any{id, req.MetricKey}, stepArgs...)
 		args = append(args, maxPointsPerRunInterval)
 		var ms []Metric
-		err := s.eachRow(ctx, query, args, func(rows *sql.Rows) error {
+		err := s.db.EachRow(ctx, query, args, func(rows *sql.Rows) error {
 			m := Metric{Key: req.MetricKey}
 			var isNaN int
 			if err := rows.Scan(&m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
@@ -236,7 +236,7 @@ func validateBulkInterval(req BulkIntervalRequest) (int, error) {
 func (s *Service) runSteps(ctx context.Context, runIDs []string, key string) (all, edges []int64, err error) {
 	in, idArgs := inList(runIDs)
 	args := append([]any{key}, idArgs...)
-	err = s.eachRow(ctx, `SELECT DISTINCT step FROM metrics WHERE key = ? AND run_uuid IN (`+in+`) ORDER BY step`, args, func(rows *sql.Rows) error {
+	err = s.db.EachRow(ctx, `SELECT DISTINCT step FROM metrics WHERE key = ? AND run_uuid IN (`+in+`) ORDER BY step`, args, func(rows *sql.Rows) error {
 		var step int64
 		if err := rows.Scan(&step); err != nil {
 			return err
@@ -247,7 +247,7 @@ func (s *Service) runSteps(ctx context.Context, runIDs []string, key string) (al
 	if err != nil || len(all) == 0 {
 		return nil, nil, err
 	}
-	err = s.eachRow(ctx, `SELECT MIN(step), MAX(step) FROM metrics WHERE key = ? AND run_uuid IN (`+in+`) GROUP BY run_uuid`, args, func(rows *sql.Rows) error {
+	err = s.db.EachRow(ctx, `SELECT MIN(step), MAX(step) FROM metrics WHERE key = ? AND run_uuid IN (`+in+`) GROUP BY run_uuid`, args, func(rows *sql.Rows) error {
 		var lo, hi int64
 		if err := rows.Scan(&lo, &hi); err != nil {
 			return err
@@ -319,7 +319,7 @@ func (s *Service) GetMetricHistoryBulk(ctx context.Context, runIDs []string, key
 	args := append([]any{key}, idArgs...)
 	args = append(args, limit)
 	var out []MetricWithRunID
-	err := s.eachRow(ctx, `SELECT run_uuid, value, is_nan, timestamp, step FROM metrics WHERE key = ? AND run_uuid IN (`+in+`)
+	err := s.db.EachRow(ctx, `SELECT run_uuid, value, is_nan, timestamp, step FROM metrics WHERE key = ? AND run_uuid IN (`+in+`)
 		ORDER BY run_uuid, timestamp, step, value, is_nan LIMIT ?`, args, func(rows *sql.Rows) error {
 		p := MetricWithRunID{Metric: Metric{Key: key}}
 		var isNaN int

@@ -356,7 +356,7 @@ func (s *Service) searchIDs(ctx context.Context, tier search.Tier, compiled sear
 	b.WriteString(` LIMIT ? OFFSET ?`)
 	args = append(args, limit, offset)
 	var ids []string
-	err := s.eachRow(ctx, b.String(), args, func(rows *sql.Rows) error {
+	err := s.db.EachRow(ctx, b.String(), args, func(rows *sql.Rows) error {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			return err
@@ -388,14 +388,14 @@ func (s *Service) loadRuns(ctx context.Context, ids []string) ([]Run, error) {
 			args[i] = id
 		}
 		in := `(` + placeholders(len(part)) + `)`
-		if err := s.eachRow(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid IN `+in, args, func(rows *sql.Rows) error {
+		if err := s.db.EachRow(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid IN `+in, args, func(rows *sql.Rows) error {
 			ri, err := scanRunInfo(rows)
 			byID[ri.RunID] = &Run{Info: ri}
 			return err
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.eachRow(ctx, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+		if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 			var id string
 			var m Metric
 			var isNaN int
@@ -410,7 +410,7 @@ func (s *Service) loadRuns(ctx context.Context, ids []string) ([]Run, error) {
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.eachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+		if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 			var id string
 			var p Param
 			if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
@@ -423,7 +423,7 @@ func (s *Service) loadRuns(ctx context.Context, ids []string) ([]Run, error) {
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.eachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+		if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 			var id string
 			var t Tag
 			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
@@ -451,7 +451,7 @@ func (s *Service) loadRuns(ctx context.Context, ids []string) ([]Run, error) {
 func (s *Service) loadInputs(ctx context.Context, in string, args []any, byID map[string]*Run) error {
 	type key struct{ run, ds string }
 	index := map[key]int{}
-	if err := s.eachRow(ctx, `SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+	if err := s.db.EachRow(ctx, `SELECT i.run_uuid, d.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
 		FROM run_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
 		WHERE i.run_uuid IN `+in+` ORDER BY i.run_uuid, d.name, d.digest`, args, func(rows *sql.Rows) error {
 		var run, ds string
@@ -470,7 +470,7 @@ func (s *Service) loadInputs(ctx context.Context, in string, args []any, byID ma
 	if len(index) == 0 {
 		return nil
 	}
-	return s.eachRow(ctx, `SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, dataset_uuid, key`, args, func(rows *sql.Rows) error {
+	return s.db.EachRow(ctx, `SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, dataset_uuid, key`, args, func(rows *sql.Rows) error {
 		var run, ds string
 		var t Tag
 		if err := rows.Scan(&run, &ds, &t.Key, &t.Value); err != nil {
@@ -482,20 +482,6 @@ func (s *Service) loadInputs(ctx context.Context, in string, args []any, byID ma
 		}
 		return nil
 	})
-}
-
-func (s *Service) eachRow(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
-	rows, err := s.db.Read.QueryContext(ctx, s.db.Q(query), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // generateRunName makes a memorable name such as "brave-otter-417", the way
