@@ -94,6 +94,17 @@ func TestTieredSearchMatchesSingleQuery(t *testing.T) {
 						if len(got) == 0 && view != tracking.DeletedOnly {
 							t.Errorf("%s: no runs: the comparison proves nothing", name)
 						}
+						// Walking the pages must give exactly the one-page answer:
+						// nothing skipped or repeated across page boundaries.
+						whole := req
+						whole.PageToken, whole.MaxResults = "", 1000
+						all, _, err := single.SearchRuns(ctx, whole)
+						if err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						if !slices.Equal(want, runIDs(all)) {
+							t.Fatalf("%s: pages %v, one page %v", name, want, runIDs(all))
+						}
 					}
 				}
 			}
