@@ -232,6 +232,13 @@ func (c *Client) call(ctx context.Context, method, endpoint string, query url.Va
 // response when its status is 2xx; otherwise it reads the body into an
 // APIError. The caller closes the body.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string) (*http.Response, error) {
+	return c.roundTrip(ctx, method, path, query, body, contentType, readError)
+}
+
+// roundTrip sends one request with the client's headers; a non-2xx answer
+// becomes the error readErr makes of it, since the MLflow and native APIs
+// shape errors differently.
+func (c *Client) roundTrip(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, readErr func(*http.Response) error) (*http.Response, error) {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -242,6 +249,9 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	if body != nil && contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if r, ok := body.(interface{ Len() int }); ok {
+		req.ContentLength = int64(r.Len())
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.userAgent != "" {
@@ -258,7 +268,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	return nil, readError(resp)
+	return nil, readErr(resp)
 }
 
 func readError(resp *http.Response) error {

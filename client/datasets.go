@@ -199,36 +199,7 @@ func (c *Client) v1(ctx context.Context, method, path string, query url.Values, 
 
 // sendV1 is send for the native API, whose error envelope differs.
 func (c *Client) sendV1(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string) (*http.Response, error) {
-	u := c.base + v1Prefix + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil && contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if r, ok := body.(interface{ Len() int }); ok {
-		req.ContentLength = int64(r.Len())
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	if c.auth != "" {
-		req.Header.Set("Authorization", c.auth)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	return nil, readV1Error(resp)
+	return c.roundTrip(ctx, method, v1Prefix+path, query, body, contentType, readV1Error)
 }
 
 // v1Codes maps native error codes to the MLflow names APIError uses.
