@@ -112,11 +112,44 @@ func authenticate(cfg Config, next http.Handler) http.Handler {
 			if errs.CodeOf(err) == errs.Unauthenticated {
 				w.Header().Set("WWW-Authenticate", `Basic realm="slipway"`)
 			}
-			mlflow.WriteError(w, err)
+			writeError(w, r, err)
+			return
+		}
+		if need := requiredRole(r); !p.Can(need) {
+			writeError(w, r, errs.New(errs.PermissionDenied, "token %q has role %s; %s %s needs %s or above", p.Username, p.Role, r.Method, r.URL.Path, need))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
+}
+
+// readOnlyPosts are POST routes that only read: MLflow sends searches as
+// POST so that long filters fit in a body.
+var readOnlyPosts = []string{"runs/search", "experiments/search", "experiments/search-datasets", "registered-models/get-latest-versions"}
+
+// requiredRole is the least role a request needs: viewers read, editors
+// write. Approvals and promotion rules build on these later.
+func requiredRole(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return auth.RoleViewer
+	case http.MethodPost:
+		for _, p := range readOnlyPosts {
+			if strings.HasSuffix(r.URL.Path, "/"+p) {
+				return auth.RoleViewer
+			}
+		}
+	}
+	return auth.RoleEditor
+}
+
+// writeError answers in the envelope of the API the request was for.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if strings.HasPrefix(r.URL.Path, v1.Prefix) {
+		v1.WriteError(w, err)
+		return
+	}
+	mlflow.WriteError(w, err)
 }
 
 // refuseUncleanPaths answers a path with ".", ".." or empty segments (after

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/slipwayml/slipway/internal/api"
+	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
+	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/store/storetest"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
@@ -91,5 +94,62 @@ func TestReadOnlyFolders(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("ordinary upload: %d", resp.StatusCode)
+	}
+}
+
+// Roles are checked for every route in one place: viewers read (including
+// MLflow's POST searches), editors write, and each API answers in its own
+// error envelope.
+func TestRoles(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	tr, err := tracking.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { artifacts.Close() })
+	tokens := auth.New(db)
+	_, viewer, err := tokens.Create(ctx, "reader", "", auth.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, editor, err := tokens.Create(ctx, "writer", "", auth.RoleEditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Tracking: tr, Artifacts: artifacts, Auth: tokens, RequireAuth: true,
+		Datasets: datasets.New(db, artifacts), MaxBodyBytes: 1 << 20}))
+	t.Cleanup(srv.Close)
+
+	for _, c := range []struct {
+		token, method, path, body string
+		status                    int
+		envelope                  string
+	}{
+		{viewer, "GET", "/api/2.0/mlflow/experiments/get?experiment_id=0", "", 200, ""},
+		{viewer, "POST", "/api/2.0/mlflow/runs/search", `{"experiment_ids":["0"]}`, 200, ""},
+		{viewer, "POST", "/api/2.0/mlflow/experiments/search", `{}`, 200, ""},
+		{viewer, "POST", "/api/2.0/mlflow/experiments/create", `{"name":"x"}`, 403, `"error_code":"PERMISSION_DENIED"`},
+		{viewer, "PUT", "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt", "a", 403, `"error_code":"PERMISSION_DENIED"`},
+		{viewer, "GET", "/api/v1/datasets", "", 200, ""},
+		{viewer, "POST", "/api/v1/datasets/ds/versions", `{"files":[]}`, 403, `"code":"permission_denied"`},
+		{editor, "POST", "/api/2.0/mlflow/experiments/create", `{"name":"x"}`, 200, ""},
+		{editor, "PUT", "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt", "a", 200, ""},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(raw), c.envelope) {
+			t.Errorf("%s %s as %s: %d %s, want %d with %s", c.method, c.path, c.token[:8], resp.StatusCode, raw, c.status, c.envelope)
+		}
 	}
 }

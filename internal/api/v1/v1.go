@@ -149,16 +149,6 @@ func jsonKind(k string) string {
 	return fmt.Sprintf("a %s", k)
 }
 
-// requireEditor refuses writes from read-only tokens. Without a principal
-// (authentication off, on loopback) everyone may write, as on the MLflow
-// routes.
-func requireEditor(r *http.Request) error {
-	if p, ok := auth.PrincipalFrom(r.Context()); ok && !p.Can(auth.RoleEditor) {
-		return errs.New(errs.PermissionDenied, "token %q has role %s; writing data versions needs editor or above", p.Username, p.Role)
-	}
-	return nil
-}
-
 func username(r *http.Request) string {
 	if p, ok := auth.PrincipalFrom(r.Context()); ok {
 		return p.Username

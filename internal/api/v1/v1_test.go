@@ -141,14 +141,3 @@ func TestBadInput(t *testing.T) {
 		t.Run(c.method+" "+c.path, func(t *testing.T) { wantError(t, st, out, c.status, c.code, c.want) })
 	}
 }
-
-func TestViewerCannotWrite(t *testing.T) {
-	srv := newServer(t, auth.RoleViewer)
-	st, out := do(t, srv, "PUT", "/api/v1/objects/sha256/"+sum("x"), "x")
-	wantError(t, st, out, 403, "permission_denied", "editor")
-	st, out = do(t, srv, "POST", "/api/v1/datasets/ds/versions", `{"files":[]}`)
-	wantError(t, st, out, 403, "permission_denied", "editor")
-	if st, _ = do(t, srv, "GET", "/api/v1/datasets", ""); st != 200 {
-		t.Fatalf("viewer list: %d", st)
-	}
-}
