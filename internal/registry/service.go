@@ -3,8 +3,6 @@ package registry
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,37 +52,6 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func isUniqueViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505") ||
-		strings.Contains(msg, "PRIMARY KEY constraint failed")
-}
-
-func encodePageToken(offset int) string {
-	b, _ := json.Marshal(map[string]int{"offset": offset})
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-func decodePageToken(tok string) (int, error) {
-	if tok == "" {
-		return 0, nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(tok)
-	if err != nil {
-		return 0, errs.Invalid("Invalid page token, could not base64-decode")
-	}
-	var p struct {
-		Offset *int `json:"offset"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil || p.Offset == nil || *p.Offset < 0 {
-		return 0, errs.Invalid("Invalid page token, decoded value=%s", raw)
-	}
-	return *p.Offset, nil
-}
-
 func modelNotFound(name string) error {
 	return errs.NotFoundf("Registered Model with name=%s not found", name)
 }
@@ -124,7 +91,7 @@ func (s *Service) CreateRegisteredModel(ctx context.Context, name string, tags [
 		var id int64
 		err := tx.QueryRowContext(ctx, s.db.Q(`INSERT INTO registered_models (name, creation_time, last_updated_time, description)
 			VALUES (?, ?, ?, ?) RETURNING model_id`), name, now, now, description).Scan(&id)
-		if isUniqueViolation(err) {
+		if store.IsUniqueViolation(err) {
 			return errs.New(errs.AlreadyExists, "Registered Model (name=%s) already exists.", name)
 		}
 		if err != nil {
@@ -203,7 +170,7 @@ func (s *Service) RenameRegisteredModel(ctx context.Context, name, newName strin
 		}
 		now := s.nowMillis()
 		_, err = tx.ExecContext(ctx, s.db.Q(`UPDATE registered_models SET name = ?, last_updated_time = ? WHERE model_id = ?`), newName, now, id)
-		if isUniqueViolation(err) {
+		if store.IsUniqueViolation(err) {
 			return errs.New(errs.AlreadyExists, "Registered Model (name=%s) already exists.", newName)
 		}
 		if err != nil {
@@ -311,7 +278,7 @@ func (s *Service) SearchRegisteredModels(ctx context.Context, req SearchRegister
 	if err != nil {
 		return nil, "", err
 	}
-	offset, err := decodePageToken(req.PageToken)
+	offset, err := search.DecodePageToken(req.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -328,7 +295,7 @@ func (s *Service) SearchRegisteredModels(ctx context.Context, req SearchRegister
 	next := ""
 	if len(ids) > limit {
 		ids = ids[:limit]
-		next = encodePageToken(offset + limit)
+		next = search.EncodePageToken(offset + limit)
 	}
 	models, err := s.loadModels(ctx, ids)
 	return models, next, err

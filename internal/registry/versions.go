@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking/search"
 )
 
@@ -62,7 +63,7 @@ func (s *Service) CreateModelVersion(ctx context.Context, req CreateModelVersion
 	var modelID, version int64
 	for attempt := 0; ; attempt++ {
 		modelID, version, err = s.reserveVersion(ctx, req)
-		if err == nil || !isUniqueViolation(err) || attempt == createRetries-1 {
+		if err == nil || !store.IsUniqueViolation(err) || attempt == createRetries-1 {
 			break
 		}
 	}
@@ -411,7 +412,7 @@ func (s *Service) SearchModelVersions(ctx context.Context, req SearchModelVersio
 	if err != nil {
 		return nil, "", err
 	}
-	offset, err := decodePageToken(req.PageToken)
+	offset, err := search.DecodePageToken(req.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -437,7 +438,7 @@ func (s *Service) SearchModelVersions(ctx context.Context, req SearchModelVersio
 	next := ""
 	if len(keys) > limit {
 		keys = keys[:limit]
-		next = encodePageToken(offset + limit)
+		next = search.EncodePageToken(offset + limit)
 	}
 	if len(keys) == 0 {
 		return nil, next, nil

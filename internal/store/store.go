@@ -194,6 +194,18 @@ func (db *DB) EachRow(ctx context.Context, query string, args []any, fn func(*sq
 	return rows.Err()
 }
 
+// IsUniqueViolation recognises a unique or primary-key constraint failure
+// on either dialect, so domain code can answer "already exists" without
+// importing driver packages.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "PRIMARY KEY constraint failed") ||
+		strings.Contains(msg, "SQLSTATE 23505")
+}
+
 // Prepare prepares a write statement once, for use inside Batch and Tx
 // through tx.StmtContext. Call it at start-up: on SQLite the single writer
 // connection is busy whenever a transaction is open.

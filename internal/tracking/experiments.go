@@ -47,7 +47,7 @@ func (s *Service) CreateExperiment(ctx context.Context, name, artifactLocation s
 		if err := tx.QueryRowContext(ctx, s.db.Q(`INSERT INTO experiments
 			(name, artifact_location, lifecycle_stage, creation_time, last_update_time)
 			VALUES (?, ?, 'active', ?, ?) RETURNING experiment_id`), name, artifactLocation, now, now).Scan(&id); err != nil {
-			if isUniqueViolation(err) {
+			if store.IsUniqueViolation(err) {
 				return errs.New(errs.AlreadyExists, "Experiment(name=%s) already exists.", name)
 			}
 			return err
@@ -179,7 +179,7 @@ func (s *Service) SearchExperiments(ctx context.Context, req SearchExperimentsRe
 	if err != nil {
 		return nil, "", err
 	}
-	offset, err := decodePageToken(req.PageToken)
+	offset, err := search.DecodePageToken(req.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -236,7 +236,7 @@ func (s *Service) SearchExperiments(ctx context.Context, req SearchExperimentsRe
 	next := ""
 	if len(exps) > limit {
 		exps = exps[:limit]
-		next = encodePageToken(offset + limit)
+		next = search.EncodePageToken(offset + limit)
 	}
 	for _, e := range exps {
 		id, _ := strconv.ParseInt(e.ID, 10, 64)
@@ -304,7 +304,7 @@ func (s *Service) UpdateExperiment(ctx context.Context, id, newName string) erro
 			return errs.Invalid("Cannot rename a non-active experiment.")
 		}
 		_, err = tx.ExecContext(ctx, s.db.Q(`UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?`), newName, s.nowMillis(), n)
-		if isUniqueViolation(err) {
+		if store.IsUniqueViolation(err) {
 			return errs.New(errs.AlreadyExists, "Experiment(name=%s) already exists.", newName)
 		}
 		return err

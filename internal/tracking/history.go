@@ -6,23 +6,24 @@ import (
 	"slices"
 
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/tracking/search"
 )
 
 // GetMetricHistory returns every point of one metric of one run in step
 // order. Without maxResults and pageToken it returns the whole history, as
 // MLflow does; with either it pages, at most MaxHistoryPage points a page.
-func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, maxResults int64, pageToken string) ([]Metric, string, error) {
+func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, pageSize int64, pageToken string) ([]Metric, string, error) {
 	if err := s.checkHistoryRequest(ctx, runID, key); err != nil {
 		return nil, "", err
 	}
-	paged := maxResults != 0 || pageToken != ""
+	paged := pageSize != 0 || pageToken != ""
 	limit, offset := -1, 0
 	if paged {
 		var err error
-		if limit, err = maxResults0(maxResults, MaxHistoryPage, MaxHistoryPage); err != nil {
+		if limit, err = maxResults(pageSize, MaxHistoryPage, MaxHistoryPage); err != nil {
 			return nil, "", err
 		}
-		if offset, err = decodePageToken(pageToken); err != nil {
+		if offset, err = search.DecodePageToken(pageToken); err != nil {
 			return nil, "", err
 		}
 	}
@@ -49,7 +50,7 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, maxRe
 	next := ""
 	if paged && len(out) > limit {
 		out = out[:limit]
-		next = encodePageToken(offset + limit)
+		next = search.EncodePageToken(offset + limit)
 	}
 	return out, next, nil
 }
@@ -86,13 +87,6 @@ func (s *Service) EachMetricHistoryPoint(ctx context.Context, runID, key string,
 		m.Value = loadedValue(m.Value, isNaN)
 		return fn(&m)
 	})
-}
-
-func maxResults0(n int64, def, limit int) (int, error) {
-	if n > int64(limit) {
-		return 0, errs.Invalid("Invalid value %d for parameter 'max_results' supplied. It must be at most %d.", n, limit)
-	}
-	return maxResults(n, def, limit)
 }
 
 // Limits of the bulk history routes MLflow's UI calls, as in MLflow's

@@ -230,7 +230,7 @@ func (s *Service) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]Run,
 	if err != nil {
 		return nil, "", err
 	}
-	offset, err := decodePageToken(req.PageToken)
+	offset, err := search.DecodePageToken(req.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -280,7 +280,7 @@ func (s *Service) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]Run,
 	next := ""
 	if len(ids) > limit {
 		ids = ids[:limit]
-		next = encodePageToken(offset + limit)
+		next = search.EncodePageToken(offset + limit)
 	}
 	runs, err := s.loadRuns(ctx, ids)
 	return runs, next, err

@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/slipwayml/slipway/internal/errs"
@@ -79,41 +76,6 @@ func newID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// isUniqueViolation recognises a unique-constraint failure on either dialect
-// without importing driver packages into domain code.
-func isUniqueViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
-}
-
-// pageToken is the opaque token MLflow clients hand back for the next page.
-type pageToken struct {
-	Offset int `json:"offset"`
-}
-
-func encodePageToken(offset int) string {
-	b, _ := json.Marshal(pageToken{Offset: offset})
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-func decodePageToken(tok string) (int, error) {
-	if tok == "" {
-		return 0, nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(tok)
-	if err != nil {
-		return 0, errs.Invalid("Invalid page token, could not base64-decode")
-	}
-	var p pageToken
-	if err := json.Unmarshal(raw, &p); err != nil || p.Offset < 0 {
-		return 0, errs.Invalid("Invalid page token, decoded value=%s", raw)
-	}
-	return p.Offset, nil
 }
 
 func maxResults(n int64, def, limit int) (int, error) {
