@@ -1,6 +1,7 @@
 package client
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,8 +11,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Data versions live on Slipway's native API (/api/v1), not MLflow's; these
@@ -379,10 +381,19 @@ type PushStats struct {
 	UploadedBytes int64 // their total size
 }
 
+// Objects up to batchObjectSize are uploaded in batches of at most
+// batchObjects objects and batchBytes bytes, one request per batch: for a
+// tree of many small files, a request per object cost more than the files.
+const (
+	batchObjectSize = 1 << 20
+	batchObjects    = 1000
+	batchBytes      = 16 << 20
+)
+
 // PushDataVersion uploads the objects of commit that the server lacks,
-// reading each through open, then commits the version. Uploads run
-// parallel at a time (8 if 0 or less). Nothing is committed unless every
-// upload succeeded.
+// reading each through open, then commits the version. Small objects go in
+// batches, large ones alone; parallel uploads (8 if 0 or less) run at a
+// time. Nothing is committed unless every upload succeeded.
 func (c *Client) PushDataVersion(ctx context.Context, name string, commit DataCommit, parallel int,
 	open func(DataFile) (io.ReadCloser, error)) (*DataVersion, bool, PushStats, error) {
 	var st PushStats
@@ -399,60 +410,106 @@ func (c *Client) PushDataVersion(ctx context.Context, name string, commit DataCo
 	if err != nil {
 		return nil, false, st, err
 	}
+	var units [][]DataFile
+	var batch []DataFile
+	var batchSize int64
+	for _, d := range missing {
+		f := byDigest[d]
+		if f.Size > batchObjectSize {
+			units = append(units, []DataFile{f})
+			continue
+		}
+		if len(batch) == batchObjects || batchSize+f.Size > batchBytes {
+			units = append(units, batch)
+			batch, batchSize = nil, 0
+		}
+		batch = append(batch, f)
+		batchSize += f.Size
+	}
+	if len(batch) > 0 {
+		units = append(units, batch)
+	}
 	if parallel <= 0 {
 		parallel = 8
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		bytes    atomic.Int64
-		next     atomic.Int64
-	)
-	for range min(parallel, len(missing)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(missing) || ctx.Err() != nil {
-					return
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	var sent atomic.Int64
+	for _, u := range units {
+		g.Go(func() error {
+			if len(u) == 1 && u[0].Size > batchObjectSize {
+				if err := c.uploadFile(gctx, u[0], open); err != nil {
+					return err
 				}
-				f := byDigest[missing[i]]
-				err := func() error {
-					r, err := open(f)
-					if err != nil {
-						return err
-					}
-					defer r.Close()
-					_, err = c.UploadObject(ctx, f.Digest, f.Size, r)
-					if err != nil {
-						return fmt.Errorf("uploading %s: %w", f.Path, err)
-					}
-					return nil
-				}()
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-				bytes.Add(f.Size)
+			} else if err := c.UploadObjects(gctx, u, open); err != nil {
+				return err
 			}
-		}()
+			for _, f := range u {
+				sent.Add(f.Size)
+			}
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, false, st, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, false, st, err
 	}
-	st.Uploaded, st.UploadedBytes = len(missing), bytes.Load()
+	st.Uploaded, st.UploadedBytes = len(missing), sent.Load()
 	v, created, err := c.CommitDataVersion(ctx, name, commit)
 	return v, created, st, err
+}
+
+func (c *Client) uploadFile(ctx context.Context, f DataFile, open func(DataFile) (io.ReadCloser, error)) error {
+	r, err := open(f)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := c.UploadObject(ctx, f.Digest, f.Size, r); err != nil {
+		return fmt.Errorf("uploading %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// UploadObjects sends files, read through open, in one request as a tar
+// stream whose entries are named by their digests. The server verifies
+// each object as it would one sent alone. Each file may be at most 4 MiB
+// and a batch at most 10,000 files.
+func (c *Client) UploadObjects(ctx context.Context, files []DataFile, open func(DataFile) (io.ReadCloser, error)) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeObjectsTar(pw, files, open)) }()
+	resp, err := c.sendV1(ctx, "POST", "objects/batch", nil, pr, "application/x-tar")
+	// Unblock the writer if the request ended before reading it all.
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
+}
+
+func writeObjectsTar(w io.Writer, files []DataFile, open func(DataFile) (io.ReadCloser, error)) error {
+	tw := tar.NewWriter(w)
+	for _, f := range files {
+		err := func() error {
+			r, err := open(f)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.Digest, Size: f.Size, Mode: 0o644}); err != nil {
+				return err
+			}
+			if _, err := io.Copy(tw, r); err != nil {
+				return fmt.Errorf("reading %s: %w", f.Path, err)
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return tw.Close()
 }
 
 // ParseDataRef splits "NAME", "NAME@latest", "NAME@v3" or "NAME@3" into a

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"path"
@@ -20,6 +21,7 @@ func (h *Handler) registerDatasets(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/datasets/{name}/diff", h.diff)
 	mux.HandleFunc("POST /api/v1/objects/missing", h.missingObjects)
 	mux.HandleFunc("PUT /api/v1/objects/sha256/{digest}", h.putObject)
+	mux.HandleFunc("POST /api/v1/objects/batch", h.putObjects)
 	mux.HandleFunc("GET /api/v1/objects/sha256/{digest}", h.getObject)
 }
 
@@ -164,6 +166,29 @@ func (h *Handler) putObject(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusCreated
 	}
 	writeJSON(w, code, map[string]any{"digest": digest, "stored": stored})
+}
+
+// MaxBatchBytes bounds the body of a batch upload: the tar stream of
+// datasets.MaxBatchObjects objects that are small in total.
+const MaxBatchBytes = 1 << 30
+
+// putObjects stores a tar stream of objects named by their digests, so that
+// a tree of many small files is uploaded in a few requests.
+func (h *Handler) putObjects(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-tar" {
+		h.fail(w, r, errs.Invalid("Content-Type %q: a batch upload must be application/x-tar", ct))
+		return
+	}
+	res, err := h.Datasets.PutObjects(r.Context(), http.MaxBytesReader(w, r.Body, MaxBatchBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			err = errs.New(errs.ResourceExhausted, "batch: request body larger than %d bytes", int64(MaxBatchBytes))
+		}
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (h *Handler) getObject(w http.ResponseWriter, r *http.Request) {

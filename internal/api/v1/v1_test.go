@@ -133,6 +133,7 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/api/v1/datasets?max_results=x", ``, 400, "invalid_argument", "max_results"},
 		{"GET", "/api/v1/datasets/nope", ``, 404, "not_found", "nope"},
 		{"PUT", "/api/v1/objects/sha256/not-a-digest", `x`, 400, "invalid_argument", "digest"},
+		{"POST", "/api/v1/objects/batch", `{}`, 400, "invalid_argument", "must be application/x-tar"},
 		{"GET", "/api/v1/nothing-here", ``, 404, "not_found", "no endpoint"},
 		{"DELETE", "/api/v1/datasets/ds", ``, 404, "not_found", "no endpoint"},
 	}
