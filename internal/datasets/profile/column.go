@@ -51,6 +51,9 @@ func newAcc(name, fixed string) *acc {
 
 // isNA reports the strings pandas' read_csv treats as missing by default,
 // so that a profile counts what a pandas user would count.
+// IsMissing reports whether a CSV field is one pandas reads as missing.
+func IsMissing(b []byte) bool { return isNA(b) }
+
 func isNA(b []byte) bool {
 	if len(b) == 0 {
 		return true
