@@ -2,9 +2,12 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -126,4 +129,89 @@ func proxyPath(artifactURI, path string) (string, error) {
 		segs[i] = url.PathEscape(s)
 	}
 	return artifactPrefix + "/" + strings.Join(segs, "/"), nil
+}
+
+// ListArtifactsAt lists the directory dir below artifactURI (an
+// "mlflow-artifacts:/..." location) through the artifact proxy. Paths in
+// the listing are names within dir; it is not recursive.
+func (c *Client) ListArtifactsAt(ctx context.Context, artifactURI, dir string) ([]FileInfo, error) {
+	p, err := proxyPath(artifactURI, dir)
+	if err != nil {
+		return nil, err
+	}
+	key := strings.TrimPrefix(p, artifactPrefix+"/")
+	if unescaped, err := url.PathUnescape(key); err == nil {
+		key = unescaped
+	}
+	resp, err := c.send(ctx, "GET", artifactPrefix, url.Values{"path": {key}}, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Files []FileInfo `json:"files"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("reading the listing of %s: %w", key, err)
+	}
+	return out.Files, nil
+}
+
+// DownloadTree copies every file below artifactURI into the local folder
+// dir, keeping the tree's layout, and returns the files' paths relative
+// to dir. The server verifies registered model versions as it sends them.
+func (c *Client) DownloadTree(ctx context.Context, artifactURI, dir string) ([]string, error) {
+	var files []string
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		entries, err := c.ListArtifactsAt(ctx, artifactURI, rel)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			name := e.Path
+			if i := strings.LastIndex(name, "/"); i >= 0 {
+				name = name[i+1:]
+			}
+			if name == "" || name == "." || name == ".." {
+				return fmt.Errorf("listing of %s/%s names an invalid entry %q", artifactURI, rel, e.Path)
+			}
+			child := name
+			if rel != "" {
+				child = rel + "/" + name
+			}
+			if e.IsDir {
+				if err := walk(child); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := c.downloadFile(ctx, artifactURI, child, filepath.Join(dir, filepath.FromSlash(child))); err != nil {
+				return err
+			}
+			files = append(files, child)
+		}
+		return nil
+	}
+	return files, walk("")
+}
+
+func (c *Client) downloadFile(ctx context.Context, artifactURI, rel, dst string) error {
+	body, err := c.DownloadArtifactFrom(ctx, artifactURI, rel)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		return fmt.Errorf("downloading %s: %w", rel, err)
+	}
+	return f.Close()
 }

@@ -169,6 +169,10 @@ func (c *Column) recode(levels []string) ([]float32, error) {
 		}
 		return c.Values, nil
 	}
+	if levels == nil {
+		r := firstValue(c.Values)
+		return nil, fmt.Errorf("column %q holds text (%q in row %d), but the model knows its categories only by code; pass the codes", c.Name, c.Levels[int(c.Values[r])], r+1)
+	}
 	code := make(map[string]float32, len(levels))
 	for i, l := range levels {
 		code[l] = float32(i)
@@ -190,6 +194,15 @@ func (c *Column) recode(levels []string) ([]float32, error) {
 		out[r] = byLevel[int(v)]
 	}
 	return out, nil
+}
+
+func firstValue(vs []float32) int {
+	for r, v := range vs {
+		if v == v {
+			return r
+		}
+	}
+	return 0
 }
 
 func quoteList(names []string) string {

@@ -1,0 +1,141 @@
+// Package modeldir opens a model from disk for Slipway's native runtimes:
+// a model file (XGBoost JSON or UBJSON) or an MLflow model directory (an
+// MLmodel file whose xgboost flavor names the model file). It is the one
+// place that maps formats to runtimes, so the CLI, evaluation and serving
+// open models alike.
+package modeldir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/slipwayml/slipway/internal/models"
+	"github.com/slipwayml/slipway/internal/models/xgboost"
+	"github.com/slipwayml/slipway/internal/tabular"
+)
+
+// MLmodelFile is the name of an MLflow model directory's descriptor.
+const MLmodelFile = "MLmodel"
+
+// CategoriesAttribute is the XGBoost learner attribute in which Slipway's
+// trainer records the category names of categorical features (JSON: an
+// object from feature name to its levels in code order); XGBoost itself
+// keeps only codes.
+const CategoriesAttribute = "slipway_categories"
+
+// Opened is a model and what its inputs are.
+type Opened struct {
+	Model    models.Model
+	Features []tabular.Feature
+	// Path is the model file that was loaded.
+	Path string
+}
+
+// Open loads the model at path: a model file, or a directory holding an
+// MLmodel file (or a single XGBoost model file).
+func Open(path string) (*Opened, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	file := path
+	var sig *models.Signature
+	if st.IsDir() {
+		if file, sig, err = fromDir(path); err != nil {
+			return nil, err
+		}
+	}
+	m, err := xgboost.LoadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	o := &Opened{Model: m, Path: file}
+	if o.Features, err = features(m, sig); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return o, nil
+}
+
+type mlmodel struct {
+	Flavors   map[string]map[string]any `yaml:"flavors"`
+	Signature *struct {
+		Inputs string `yaml:"inputs"`
+	} `yaml:"signature"`
+}
+
+// fromDir finds the model file of a directory and the input signature its
+// MLmodel declares, if any.
+func fromDir(dir string) (string, *models.Signature, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, MLmodelFile))
+	if errors.Is(err, os.ErrNotExist) {
+		var found []string
+		for _, pattern := range []string{"*.json", "*.ubj"} {
+			m, _ := filepath.Glob(filepath.Join(dir, pattern))
+			found = append(found, m...)
+		}
+		if len(found) != 1 {
+			return "", nil, fmt.Errorf("%s: no MLmodel file, and not exactly one .json or .ubj model file (found %d)", dir, len(found))
+		}
+		return found[0], nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	var mm mlmodel
+	if err := yaml.Unmarshal(raw, &mm); err != nil {
+		return "", nil, fmt.Errorf("%s: %w", filepath.Join(dir, MLmodelFile), err)
+	}
+	flavor, ok := mm.Flavors["xgboost"]
+	if !ok {
+		names := make([]string, 0, len(mm.Flavors))
+		for n := range mm.Flavors {
+			names = append(names, n)
+		}
+		return "", nil, fmt.Errorf("%s: flavors %s: Slipway's native runtime reads the xgboost flavor", filepath.Join(dir, MLmodelFile), strings.Join(names, ", "))
+	}
+	data, _ := flavor["data"].(string)
+	if data == "" || filepath.IsAbs(data) || strings.Contains(filepath.ToSlash(data), "..") {
+		return "", nil, fmt.Errorf("%s: flavors.xgboost.data %q: must name the model file inside the directory", filepath.Join(dir, MLmodelFile), data)
+	}
+	var sig *models.Signature
+	if mm.Signature != nil && mm.Signature.Inputs != "" {
+		var inputs []models.Column
+		if err := json.Unmarshal([]byte(mm.Signature.Inputs), &inputs); err != nil {
+			return "", nil, fmt.Errorf("%s: signature.inputs: %w", filepath.Join(dir, MLmodelFile), err)
+		}
+		sig = &models.Signature{Inputs: inputs}
+	}
+	return filepath.Join(dir, filepath.FromSlash(data)), sig, nil
+}
+
+// features are the model's inputs by name: the MLmodel signature's when it
+// has one, else the names in the model file.
+func features(m *xgboost.Model, sig *models.Signature) ([]tabular.Feature, error) {
+	inputs := slices.Clone(m.Signature().Inputs)
+	if sig != nil {
+		if len(sig.Inputs) != len(inputs) {
+			return nil, fmt.Errorf("the MLmodel signature has %d inputs; the model file has %d features", len(sig.Inputs), len(inputs))
+		}
+		for i := range inputs {
+			inputs[i].Name = sig.Inputs[i].Name
+		}
+	}
+	var levels map[string][]string
+	if raw := m.Attributes()[CategoriesAttribute]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &levels); err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", CategoriesAttribute, err)
+		}
+	}
+	out := make([]tabular.Feature, len(inputs))
+	for i, c := range inputs {
+		out[i] = tabular.Feature{Name: c.Name, Categorical: c.Categorical, Levels: levels[c.Name]}
+	}
+	return out, nil
+}
