@@ -16,8 +16,9 @@ func newModelsCmd() *cobra.Command {
 	return clientGroup(&cobra.Command{
 		Use:     "models",
 		Aliases: []string{"model"},
-		Short:   "List, show and verify registered models on a Slipway server",
-	}, newModelsListCmd(), newModelsShowCmd(), newModelsVersionsCmd(), newModelsVerifyCmd())
+		Short:   "List, show, verify and promote registered models on a Slipway server",
+	}, newModelsListCmd(), newModelsShowCmd(), newModelsVersionsCmd(), newModelsVerifyCmd(),
+		newModelsPolicyCmd(), newModelsApproveCmd(), newModelsPromoteCmd())
 }
 
 // nameFilter quotes s for a registry filter, doubling single quotes.

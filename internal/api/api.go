@@ -16,10 +16,12 @@ import (
 
 	"github.com/slipwayml/slipway/internal/api/mlflow"
 	v1 "github.com/slipwayml/slipway/internal/api/v1"
+	"github.com/slipwayml/slipway/internal/audit"
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/lineage"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
@@ -33,6 +35,10 @@ type Config struct {
 	Auth   *auth.Service
 	// Datasets serves data versions on the native API; nil leaves it out.
 	Datasets *datasets.Service
+	// Audit serves the audit log on the native API; nil leaves it out.
+	Audit *audit.Log
+	// Lineage serves the provenance graph on the native API; nil leaves it out.
+	Lineage *lineage.Service
 	// RequireAuth makes every route but health checks demand a token.
 	RequireAuth  bool
 	MaxBodyBytes int64
@@ -55,7 +61,7 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	h := &mlflow.Handler{Tracking: cfg.Tracking, Artifacts: cfg.Artifacts, Registry: cfg.Models, Log: cfg.Log, MaxBodyBytes: cfg.MaxBodyBytes}
 	h.Register(mux)
-	(&v1.Handler{Datasets: cfg.Datasets, Log: cfg.Log}).Register(mux)
+	(&v1.Handler{Datasets: cfg.Datasets, Models: cfg.Models, Audit: cfg.Audit, Lineage: cfg.Lineage, Log: cfg.Log}).Register(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("OK"))
@@ -127,9 +133,20 @@ func authenticate(cfg Config, next http.Handler) http.Handler {
 // POST so that long filters fit in a body.
 var readOnlyPosts = []string{"runs/search", "experiments/search", "experiments/search-datasets", "registered-models/get-latest-versions"}
 
-// requiredRole is the least role a request needs: viewers read, editors
-// write. Approvals and promotion rules build on these later.
+// requiredRole is the least role a request needs: viewers read (the audit
+// log included: it holds what viewers can read anyway, plus who changed
+// it), editors write, approvers approve, and only admins change a
+// promotion policy, since whoever can edit it can lift any gate. Matching
+// on the path's end can only ask for more than a route needs, never less.
 func requiredRole(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, v1.Prefix+"models/") {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/policy") && (r.Method == http.MethodPut || r.Method == http.MethodDelete):
+			return auth.RoleAdmin
+		case strings.HasSuffix(r.URL.Path, "/approvals") && r.Method == http.MethodPost:
+			return auth.RoleApprover
+		}
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return auth.RoleViewer

@@ -51,6 +51,9 @@ type Store struct {
 	// prune folders a delete leaves empty, which the object model hides but a
 	// file system does not.
 	localDir string
+	// s3Bucket and s3Prefix are where an S3 store is rooted ("" for a
+	// local one), for RootKey.
+	s3Bucket, s3Prefix string
 	// location is the location string the store was opened with.
 	location string
 }

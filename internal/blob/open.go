@@ -181,7 +181,7 @@ func openS3(ctx context.Context, location string, opts Options) (*Store, error) 
 	if prefix != "" {
 		b = blob.PrefixedBucket(b, prefix+"/")
 	}
-	return &Store{bucket: b, location: location}, nil
+	return &Store{bucket: b, location: location, s3Bucket: bucket, s3Prefix: prefix}, nil
 }
 
 // newS3Client builds an S3 client from the standard AWS configuration chain

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slipwayml/slipway/internal/audit"
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets/profile"
 	"github.com/slipwayml/slipway/internal/errs"
@@ -32,6 +33,7 @@ const statParallelism = 32
 type Service struct {
 	db    *store.DB
 	blobs *blob.Store
+	audit *audit.Log
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
@@ -49,7 +51,7 @@ const maxVerified = 2_000_000
 
 // New returns a Service.
 func New(db *store.DB, blobs *blob.Store) *Service {
-	return &Service{db: db, blobs: blobs, Now: time.Now, verified: map[string]int64{}}
+	return &Service{db: db, blobs: blobs, audit: audit.New(db), Now: time.Now, verified: map[string]int64{}}
 }
 
 // Missing returns the digests among objs that are not known to be stored
@@ -379,7 +381,9 @@ func (s *Service) Commit(ctx context.Context, name string, c Commit, createdBy s
 				}
 			}
 		}
-		return nil
+		return s.audit.Record(ctx, tx, audit.Change{Time: v.CreationTime, Action: "dataset_version.create",
+			Target: audit.DatasetVersion(name, v.Version), After: map[string]any{
+				"digest": v.Digest, "file_count": v.FileCount, "total_size": v.TotalSize, "message": v.Message}})
 	})
 	if errors.Is(err, errUnchanged) {
 		return latest, false, nil

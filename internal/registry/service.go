@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipwayml/slipway/internal/audit"
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/store"
@@ -27,6 +28,7 @@ type Service struct {
 	db        *store.DB
 	artifacts *blob.Store
 	tracking  *tracking.Service
+	auditLog  *audit.Log
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// Log receives what cannot be returned, such as files a delete left.
@@ -35,7 +37,7 @@ type Service struct {
 
 // New returns a registry. Sources naming runs are resolved through tr.
 func New(db *store.DB, artifacts *blob.Store, tr *tracking.Service) *Service {
-	return &Service{db: db, artifacts: artifacts, tracking: tr, Now: time.Now, Log: slog.Default()}
+	return &Service{db: db, artifacts: artifacts, tracking: tr, auditLog: audit.New(db), Now: time.Now, Log: slog.Default()}
 }
 
 func (s *Service) nowMillis() int64 { return s.Now().UnixMilli() }
@@ -97,7 +99,11 @@ func (s *Service) CreateRegisteredModel(ctx context.Context, name string, tags [
 		if err != nil {
 			return err
 		}
-		return s.upsertModelTags(ctx, tx, id, tags)
+		if err := s.upsertModelTags(ctx, tx, id, tags); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "registered_model.create", audit.Model(name), nil,
+			map[string]any{"name": name, "description": description, "tags": tagMap(tags)})
 	})
 	if err != nil {
 		return RegisteredModel{}, err
@@ -144,9 +150,16 @@ func (s *Service) UpdateRegisteredModel(ctx context.Context, name string, descri
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`UPDATE registered_models SET description = ?, last_updated_time = ? WHERE model_id = ?`),
-			description, s.nowMillis(), id)
-		return err
+		old, err := s.description(ctx, tx, `SELECT description FROM registered_models WHERE model_id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, s.db.Q(`UPDATE registered_models SET description = ?, last_updated_time = ? WHERE model_id = ?`),
+			description, s.nowMillis(), id); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "registered_model.update", audit.Model(name),
+			map[string]any{"description": old}, map[string]any{"description": description})
 	})
 	if err != nil {
 		return RegisteredModel{}, err
@@ -176,8 +189,12 @@ func (s *Service) RenameRegisteredModel(ctx context.Context, name, newName strin
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET last_updated_time = ? WHERE model_id = ?`), now, id)
-		return err
+		if _, err = tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET last_updated_time = ? WHERE model_id = ?`), now, id); err != nil {
+			return err
+		}
+		// Recorded under the new name, so the model's history read by its
+		// current name starts by pointing at the old one.
+		return s.record(ctx, tx, "registered_model.rename", audit.Model(newName), map[string]any{"name": name}, map[string]any{"name": newName})
 	})
 	if err != nil {
 		return RegisteredModel{}, err
@@ -194,8 +211,14 @@ func (s *Service) DeleteRegisteredModel(ctx context.Context, name string) error 
 		if id, err = s.modelID(ctx, tx, name); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM registered_models WHERE model_id = ?`), id)
-		return err
+		before, err := s.modelState(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM registered_models WHERE model_id = ?`), id); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "registered_model.delete", audit.Model(name), before, nil)
 	})
 	if err != nil {
 		return err
@@ -226,7 +249,14 @@ func (s *Service) SetRegisteredModelTag(ctx context.Context, name string, tag Ta
 		if err != nil {
 			return err
 		}
-		return s.upsertModelTags(ctx, tx, id, []Tag{tag})
+		old, err := s.modelTagValue(ctx, tx, id, tag.Key)
+		if err != nil {
+			return err
+		}
+		if err := s.upsertModelTags(ctx, tx, id, []Tag{tag}); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "registered_model.set_tag", audit.Model(name), tagState(tag.Key, old), tagState(tag.Key, &tag.Value))
 	})
 }
 
@@ -243,8 +273,14 @@ func (s *Service) DeleteRegisteredModelTag(ctx context.Context, name, key string
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM registered_model_tags WHERE model_id = ? AND key = ?`), id, key)
-		return err
+		old, err := s.modelTagValue(ctx, tx, id, key)
+		if err != nil || old == nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM registered_model_tags WHERE model_id = ? AND key = ?`), id, key); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "registered_model.delete_tag", audit.Model(name), tagState(key, old), nil)
 	})
 }
 
@@ -395,27 +431,9 @@ func (s *Service) loadModels(ctx context.Context, ids []int64) ([]RegisteredMode
 	if err != nil {
 		return nil, err
 	}
-	// latest_versions as MLflow builds it: walk the versions in ascending
-	// order, keep the newest per stage, list stages by first appearance.
-	versions, err := s.loadVersions(ctx, `mv.model_id IN `+in+` AND mv.current_stage <> '`+stageDeleted+`' ORDER BY mv.model_id, mv.version`, args, false)
+	latest, err := s.latestVersions(ctx, in, args)
 	if err != nil {
 		return nil, err
-	}
-	type latest struct {
-		order []string
-		by    map[string]ModelVersion
-	}
-	perModel := map[int64]*latest{}
-	for _, v := range versions {
-		l := perModel[v.modelID]
-		if l == nil {
-			l = &latest{by: map[string]ModelVersion{}}
-			perModel[v.modelID] = l
-		}
-		if _, ok := l.by[v.CurrentStage]; !ok {
-			l.order = append(l.order, v.CurrentStage)
-		}
-		l.by[v.CurrentStage] = v
 	}
 	out := make([]RegisteredModel, 0, len(ids))
 	for _, id := range ids {
@@ -423,11 +441,7 @@ func (s *Service) loadModels(ctx context.Context, ids []int64) ([]RegisteredMode
 		if m == nil {
 			continue
 		}
-		if l := perModel[id]; l != nil {
-			for _, st := range l.order {
-				m.LatestVersions = append(m.LatestVersions, l.by[st])
-			}
-		}
+		m.LatestVersions = latest[id]
 		out = append(out, *m)
 	}
 	return out, nil
@@ -464,6 +478,11 @@ func (s *Service) GetLatestVersions(ctx context.Context, name string, stages []s
 }
 
 // SetAlias points alias at a version of a model, moving it if it exists.
+// When the model's promotion policy has gates for the alias, the version
+// must pass them all, checked in the same transaction as the move;
+// otherwise the error is FailedPrecondition naming every unmet gate, and
+// nothing changes. Pointing an alias where it already points changes
+// nothing and is not checked.
 func (s *Service) SetAlias(ctx context.Context, name, alias string, version int64) error {
 	if err := validateName("name", name); err != nil {
 		return err
@@ -476,9 +495,18 @@ func (s *Service) SetAlias(ctx context.Context, name, alias string, version int6
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`INSERT INTO registered_model_aliases (model_id, alias, version) VALUES (?, ?, ?)
-			ON CONFLICT (model_id, alias) DO UPDATE SET version = excluded.version`), v.modelID, alias, version)
-		return err
+		old, err := s.aliasVersion(ctx, tx, v.modelID, alias)
+		if err != nil || old == version {
+			return err
+		}
+		if err := s.enforce(ctx, tx, v, AliasTarget(alias)); err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, s.db.Q(`INSERT INTO registered_model_aliases (model_id, alias, version) VALUES (?, ?, ?)
+			ON CONFLICT (model_id, alias) DO UPDATE SET version = excluded.version`), v.modelID, alias, version); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "registered_model.set_alias", audit.Model(name), aliasState(alias, old), aliasState(alias, version))
 	})
 }
 
@@ -495,8 +523,14 @@ func (s *Service) DeleteAlias(ctx context.Context, name, alias string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM registered_model_aliases WHERE model_id = ? AND alias = ?`), id, alias)
-		return err
+		old, err := s.aliasVersion(ctx, tx, id, alias)
+		if err != nil || old == 0 {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM registered_model_aliases WHERE model_id = ? AND alias = ?`), id, alias); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "registered_model.delete_alias", audit.Model(name), aliasState(alias, old), nil)
 	})
 }
 

@@ -15,13 +15,18 @@ import (
 type source struct {
 	key    string
 	isFile bool
+	// What the files come from, resolved now for lineage: an alias moves
+	// and a model can be renamed, but a version's origin does not change.
+	runID            string
+	modelID, version int64
 }
 
 func badSource(src, why string) error {
 	return errs.Invalid("Invalid model version source: '%s'. %s", src, why)
 }
 
-const allowedSources = "A source must be a location this server stores: runs:/<run_id>/<path>, mlflow-artifacts:/<path>, models:/<name>/<version> or models:/<name>@<alias>."
+const allowedSources = "A source must be a location this server stores: runs:/<run_id>/<path>, mlflow-artifacts:/<path>, models:/<name>/<version>, models:/<name>@<alias>, " +
+	"or a location inside the server's artifact root written as the root is configured (an absolute path, a file:// URL, or an s3:// URL)."
 
 // resolveSource turns a client's source into a store key. Only locations
 // the server owns are accepted, and every path part goes through the blob
@@ -35,14 +40,14 @@ func (s *Service) resolveSource(ctx context.Context, src, runID string) (source,
 			return source{}, err
 		}
 	}
-	var key string
+	var key, fromRun string
 	switch scheme, rest, _ := strings.Cut(src, ":"); strings.ToLower(scheme) {
 	case "runs":
-		k, err := s.runsSource(ctx, src, rest, runID)
+		k, id, err := s.runsSource(ctx, src, rest, runID)
 		if err != nil {
 			return source{}, err
 		}
-		key = k
+		key, fromRun = k, id
 	case blob.ArtifactScheme:
 		k, err := blob.ResolveLocation(src)
 		if err != nil {
@@ -64,39 +69,45 @@ func (s *Service) resolveSource(ctx context.Context, src, runID string) (source,
 	case "models":
 		return s.modelsSource(ctx, src, rest)
 	default:
-		return source{}, badSource(src, allowedSources)
+		k, err := s.rootSource(ctx, src, runID)
+		if err != nil {
+			return source{}, err
+		}
+		key = k
 	}
-	return s.statSource(ctx, src, key)
+	out, err := s.statSource(ctx, src, key)
+	out.runID = fromRun
+	return out, err
 }
 
 // runsSource resolves "runs:/<run_id>/<path>" against the run's artifact
-// root.
-func (s *Service) runsSource(ctx context.Context, src, rest, runID string) (string, error) {
+// root and returns the key and the run id.
+func (s *Service) runsSource(ctx context.Context, src, rest, runID string) (string, string, error) {
 	if !strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, "//") {
-		return "", badSource(src, "A runs URI must look like runs:/<run_id>/<path>.")
+		return "", "", badSource(src, "A runs URI must look like runs:/<run_id>/<path>.")
 	}
 	id, path, _ := strings.Cut(rest[1:], "/")
 	if id == "" {
-		return "", badSource(src, "A runs URI must look like runs:/<run_id>/<path>.")
+		return "", "", badSource(src, "A runs URI must look like runs:/<run_id>/<path>.")
 	}
 	if err := tracking.ValidateRunID(id); err != nil {
-		return "", badSource(src, "The run id is malformed.")
+		return "", "", badSource(src, "The run id is malformed.")
 	}
 	if runID != "" && runID != id {
-		return "", badSource(src, "It names run '"+id+"' but run_id is '"+runID+"'.")
+		return "", "", badSource(src, "It names run '"+id+"' but run_id is '"+runID+"'.")
 	}
 	sub, err := blob.CleanKey(path)
 	if err != nil {
-		return "", badSource(src, errs.Message(err)+".")
+		return "", "", badSource(src, errs.Message(err)+".")
 	}
 	root, err := s.runRoot(ctx, id)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if sub == "" {
-		return root, nil
+		return root, id, nil
 	}
-	return root + "/" + sub, nil
+	return root + "/" + sub, id, nil
 }
 
 // runRoot is the store key of a run's artifact directory.
@@ -153,7 +164,9 @@ func (s *Service) modelsSource(ctx context.Context, src, rest string) (source, e
 	if err != nil {
 		return source{}, err
 	}
-	return s.statSource(ctx, src, key)
+	out, err := s.statSource(ctx, src, key)
+	out.modelID, out.version = v.modelID, v.Version
+	return out, err
 }
 
 func isDigits(s string) bool {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/slipwayml/slipway/internal/audit"
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking/search"
@@ -62,7 +63,7 @@ func (s *Service) CreateModelVersion(ctx context.Context, req CreateModelVersion
 
 	var modelID, version int64
 	for attempt := 0; ; attempt++ {
-		modelID, version, err = s.reserveVersion(ctx, req)
+		modelID, version, err = s.reserveVersion(ctx, req, src)
 		if err == nil || !store.IsUniqueViolation(err) || attempt == createRetries-1 {
 			break
 		}
@@ -70,12 +71,26 @@ func (s *Service) CreateModelVersion(ctx context.Context, req CreateModelVersion
 	if err != nil {
 		return ModelVersion{}, err
 	}
+	stopKeepAlive := s.keepAlive(ctx, modelID, version)
 	location, digest, manifest, err := s.storeFiles(ctx, src, modelID, version)
+	stopKeepAlive()
 	if err == nil {
 		err = s.db.Batch(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET status = ?, storage_location = ?, manifest = ?, digest = ?
-				WHERE model_id = ? AND version = ?`), StatusReady, location, manifest, digest, modelID, version)
-			return err
+			res, err := tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET status = ?, storage_location = ?, manifest = ?, digest = ?
+				WHERE model_id = ? AND version = ? AND status = ?`), StatusReady, location, manifest, digest, modelID, version, StatusPending)
+			if err != nil {
+				return err
+			}
+			// RecoverPending fails a registration whose heartbeats stopped
+			// reaching the database, and removes its files.
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return errs.New(errs.Internal, "Model Version (name=%s, version=%d): the registration was given up as abandoned while its files were copied; register again", req.Name, version)
+			}
+			// Recorded when READY: a registration that fails leaves no
+			// version behind, so there is nothing to record for it.
+			return s.record(ctx, tx, "model_version.create", audit.ModelVersion(req.Name, version), nil, map[string]any{
+				"source": req.Source, "run_id": req.RunID, "digest": digest, "status": StatusReady,
+				"description": req.Description, "tags": tagMap(req.Tags)})
 		})
 	}
 	if err != nil {
@@ -93,8 +108,9 @@ func (s *Service) CreateModelVersion(ctx context.Context, req CreateModelVersion
 }
 
 // reserveVersion inserts the next version of the model as
-// PENDING_REGISTRATION, so its number is taken while its files are copied.
-func (s *Service) reserveVersion(ctx context.Context, req CreateModelVersionRequest) (int64, int64, error) {
+// PENDING_REGISTRATION, so its number is taken while its files are copied,
+// with the run or version its source resolved to.
+func (s *Service) reserveVersion(ctx context.Context, req CreateModelVersionRequest, src source) (int64, int64, error) {
 	var id, version int64
 	err := s.db.Batch(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -115,10 +131,19 @@ func (s *Service) reserveVersion(ctx context.Context, req CreateModelVersionRequ
 		if req.UserID != "" {
 			user = req.UserID
 		}
+		var srcRun, srcModel, srcVersion any
+		if src.runID != "" {
+			srcRun = src.runID
+		}
+		if src.modelID != 0 {
+			srcModel, srcVersion = src.modelID, src.version
+		}
 		if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO model_versions
-			(model_id, version, creation_time, last_updated_time, description, user_id, current_stage, source, run_id, run_link, status, storage_location)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')`),
-			id, version, now, now, req.Description, user, StageNone, req.Source, req.RunID, req.RunLink, StatusPending); err != nil {
+			(model_id, version, creation_time, last_updated_time, description, user_id, current_stage, source, run_id, run_link, status, storage_location,
+			source_run_id, source_model_id, source_version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)`),
+			id, version, now, now, req.Description, user, StageNone, req.Source, req.RunID, req.RunLink, StatusPending,
+			srcRun, srcModel, srcVersion); err != nil {
 			return err
 		}
 		for _, t := range req.Tags {
@@ -259,9 +284,12 @@ func (s *Service) UpdateModelVersion(ctx context.Context, name string, version i
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET description = ?, last_updated_time = ? WHERE model_id = ? AND version = ?`),
-			description, s.nowMillis(), v.modelID, version)
-		return err
+		if _, err = tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET description = ?, last_updated_time = ? WHERE model_id = ? AND version = ?`),
+			description, s.nowMillis(), v.modelID, version); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "model_version.update", audit.ModelVersion(name, version),
+			map[string]any{"description": v.Description}, map[string]any{"description": description})
 	})
 	if err != nil {
 		return ModelVersion{}, err
@@ -271,7 +299,9 @@ func (s *Service) UpdateModelVersion(ctx context.Context, name string, version i
 
 // TransitionStage moves a version to stage. With archiveExisting, the
 // other versions in that stage (Staging or Production only) move to
-// Archived in the same transaction.
+// Archived in the same transaction. When the model's promotion policy has
+// gates for the stage, the version must pass them all, as for SetAlias; a
+// version already in the stage is not checked again.
 func (s *Service) TransitionStage(ctx context.Context, name string, version int64, stage string, archiveExisting bool) (ModelVersion, error) {
 	canon, err := CanonicalStage(stage)
 	if err != nil {
@@ -285,15 +315,40 @@ func (s *Service) TransitionStage(ctx context.Context, name string, version int6
 		if err != nil {
 			return err
 		}
+		if v.CurrentStage != canon && canon != StageNone {
+			if err := s.enforce(ctx, tx, v, StageTarget(canon)); err != nil {
+				return err
+			}
+		}
 		now := s.nowMillis()
 		if archiveExisting {
+			var archived []int64
+			if err := eachRow(ctx, tx, s.db.Q(`SELECT version FROM model_versions WHERE model_id = ? AND version <> ? AND current_stage = ? ORDER BY version`),
+				[]any{v.modelID, version, canon}, func(rows *sql.Rows) error {
+					var n int64
+					err := rows.Scan(&n)
+					archived = append(archived, n)
+					return err
+				}); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET current_stage = ?, last_updated_time = ?
 				WHERE model_id = ? AND version <> ? AND current_stage = ?`), StageArchived, now, v.modelID, version, canon); err != nil {
 				return err
 			}
+			for _, n := range archived {
+				if err := s.record(ctx, tx, "model_version.transition_stage", audit.ModelVersion(name, n),
+					map[string]any{"stage": canon}, map[string]any{"stage": StageArchived, "archived_for": version}); err != nil {
+					return err
+				}
+			}
 		}
 		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE model_id = ? AND version = ?`),
 			canon, now, v.modelID, version); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, "model_version.transition_stage", audit.ModelVersion(name, version),
+			map[string]any{"stage": v.CurrentStage}, map[string]any{"stage": canon}); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, s.db.Q(`UPDATE registered_models SET last_updated_time = ? WHERE model_id = ?`), now, v.modelID)
@@ -315,6 +370,13 @@ func (s *Service) DeleteModelVersion(ctx context.Context, name string, version i
 			return err
 		}
 		id = v.modelID
+		before, err := s.versionState(ctx, tx, v)
+		if err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, "model_version.delete", audit.ModelVersion(name, version), before, nil); err != nil {
+			return err
+		}
 		now := s.nowMillis()
 		for _, q := range []string{
 			`DELETE FROM registered_model_aliases WHERE model_id = ? AND version = ?`,
@@ -326,6 +388,7 @@ func (s *Service) DeleteModelVersion(ctx context.Context, name string, version i
 		}
 		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE model_versions SET current_stage = ?, last_updated_time = ?, description = NULL,
 			user_id = NULL, source = 'REDACTED-SOURCE-PATH', run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK',
+			source_run_id = NULL, source_model_id = NULL, source_version = NULL,
 			status_message = NULL, manifest = '', digest = '' WHERE model_id = ? AND version = ?`), stageDeleted, now, id, version); err != nil {
 			return err
 		}
@@ -349,9 +412,15 @@ func (s *Service) SetModelVersionTag(ctx context.Context, name string, version i
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`INSERT INTO model_version_tags (model_id, version, key, value) VALUES (?, ?, ?, ?)
-			ON CONFLICT (model_id, version, key) DO UPDATE SET value = excluded.value`), v.modelID, version, tag.Key, tag.Value)
-		return err
+		old, err := s.versionTagValue(ctx, tx, v.modelID, version, tag.Key)
+		if err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, s.db.Q(`INSERT INTO model_version_tags (model_id, version, key, value) VALUES (?, ?, ?, ?)
+			ON CONFLICT (model_id, version, key) DO UPDATE SET value = excluded.value`), v.modelID, version, tag.Key, tag.Value); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "model_version.set_tag", audit.ModelVersion(name, version), tagState(tag.Key, old), tagState(tag.Key, &tag.Value))
 	})
 }
 
@@ -365,8 +434,14 @@ func (s *Service) DeleteModelVersionTag(ctx context.Context, name string, versio
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM model_version_tags WHERE model_id = ? AND version = ? AND key = ?`), v.modelID, version, key)
-		return err
+		old, err := s.versionTagValue(ctx, tx, v.modelID, version, key)
+		if err != nil || old == nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM model_version_tags WHERE model_id = ? AND version = ? AND key = ?`), v.modelID, version, key); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, "model_version.delete_tag", audit.ModelVersion(name, version), tagState(key, old), nil)
 	})
 }
 

@@ -19,10 +19,12 @@ import (
 
 	"github.com/slipwayml/slipway/internal/api"
 	"github.com/slipwayml/slipway/internal/api/mlflow"
+	"github.com/slipwayml/slipway/internal/audit"
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/lineage"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking"
@@ -39,6 +41,8 @@ type App struct {
 	Registry  *registry.Service
 	Auth      *auth.Service
 	Datasets  *datasets.Service
+	Audit     *audit.Log
+	Lineage   *lineage.Service
 }
 
 // Open opens the stores named by cfg and applies migrations.
@@ -68,8 +72,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 		return blob.ArtifactScheme + ":/" + key, nil
 	}
-	return &App{DB: db, Artifacts: artifacts, Tracking: tr, Registry: registry.New(db, artifacts, tr), Auth: auth.New(db),
-		Datasets: datasets.New(db, artifacts)}, nil
+	app := &App{DB: db, Artifacts: artifacts, Tracking: tr, Registry: registry.New(db, artifacts, tr), Auth: auth.New(db),
+		Datasets: datasets.New(db, artifacts), Audit: audit.New(db)}
+	app.Lineage = lineage.New(db, tr, app.Registry, app.Datasets)
+	return app, nil
 }
 
 // Close closes the stores, after pending writes have committed.
@@ -153,6 +159,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		Models:       app.Registry,
 		Auth:         app.Auth,
 		Datasets:     app.Datasets,
+		Audit:        app.Audit,
+		Lineage:      app.Lineage,
 		RequireAuth:  cfg.RequireAuth(),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Log:          log,
@@ -203,6 +211,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 	go func() {
 		defer workers.Done()
 		optimizeDB(bg, app.DB, log)
+	}()
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		recoverPending(bg, app.Registry, log)
 	}()
 
 	errc := make(chan error, 1)

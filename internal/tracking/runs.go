@@ -103,6 +103,13 @@ func (s *Service) GetRun(ctx context.Context, id string) (Run, error) {
 	return runs[0], nil
 }
 
+// GetRuns returns those of ids that exist, in the order given, as GetRun
+// would return each, with one query per table per 500 runs: lineage loads
+// every run a data version fed this way.
+func (s *Service) GetRuns(ctx context.Context, ids []string) ([]Run, error) {
+	return s.loadRuns(ctx, ids)
+}
+
 // UpdateRunRequest mirrors MLflow's UpdateRun message; empty fields are kept.
 type UpdateRunRequest struct {
 	RunID   string

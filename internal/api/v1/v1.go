@@ -14,9 +14,12 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/slipwayml/slipway/internal/audit"
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/lineage"
+	"github.com/slipwayml/slipway/internal/registry"
 )
 
 // Prefix is where the native API lives.
@@ -29,7 +32,13 @@ const MaxManifestBytes = 256 << 20
 // Handler serves the native API.
 type Handler struct {
 	Datasets *datasets.Service
-	Log      *slog.Logger
+	// Models and Audit serve governance (policies, approvals, gates) and
+	// the audit log; nil leaves those routes out.
+	Models *registry.Service
+	Audit  *audit.Log
+	// Lineage serves the provenance graph; nil leaves it out.
+	Lineage *lineage.Service
+	Log     *slog.Logger
 }
 
 // Register adds the native API's routes to mux.
@@ -39,6 +48,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	if h.Datasets != nil {
 		h.registerDatasets(mux)
+	}
+	h.registerGovernance(mux)
+	if h.Lineage != nil {
+		mux.HandleFunc("GET /api/v1/lineage/{kind}/{id...}", h.lineage)
 	}
 	// Anything else under the prefix gets the native envelope, not the
 	// MLflow one or a plain-text 404.

@@ -351,7 +351,12 @@ func compileRegistryWhere(f Filter, g *registryGrammar, d Dialect) (SQL, error) 
 			if g.versions {
 				b.WriteString("EXISTS (SELECT 1 FROM model_version_tags t WHERE t.model_id = mv.model_id AND t.version = mv.version AND t.key = ")
 			} else {
-				b.WriteString("EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.model_id = rm.model_id AND t.key = ")
+				// An uncorrelated IN rather than EXISTS: SQLite runs an
+				// EXISTS once per model in name order, so a filter few
+				// models match walked all of them (11 ms at 10,000 models,
+				// 0.5 ms as IN; docs/benchmarks.md). PostgreSQL plans the
+				// two alike.
+				b.WriteString("rm.model_id IN (SELECT t.model_id FROM registered_model_tags t WHERE t.key = ")
 			}
 			b.arg(c.Key)
 			b.WriteString(" AND ")

@@ -14,7 +14,7 @@ func TestRegistryFilters(t *testing.T) {
 		where    string
 	}{
 		{false, "name = 'a'", "rm.name = ?"},
-		{false, "name ILIKE 'a%' AND tags.`my tag` != 'x'", "LOWER(rm.name) LIKE LOWER(?) AND EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.model_id = rm.model_id AND t.key = ? AND t.value <> ?)"},
+		{false, "name ILIKE 'a%' AND tags.`my tag` != 'x'", "LOWER(rm.name) LIKE LOWER(?) AND rm.model_id IN (SELECT t.model_id FROM registered_model_tags t WHERE t.key = ? AND t.value <> ?)"},
 		{true, "run_id IN ('a', 'b') and version_number >= 2", "mv.run_id IN (?, ?) AND mv.version >= ?"},
 		{true, "source_path LIKE 'runs:/%' AND tag.k = 'v'", "mv.source LIKE ? AND EXISTS (SELECT 1 FROM model_version_tags t WHERE t.model_id = mv.model_id AND t.version = mv.version AND t.key = ? AND t.value = ?)"},
 	}
