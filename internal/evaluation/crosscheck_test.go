@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/slipwayml/slipway/internal/evaluation"
+	"github.com/slipwayml/slipway/internal/models/xgboost"
 )
 
 // python is Debian's interpreter, which has python3-sklearn; another
@@ -414,9 +415,8 @@ func TestMatchesScikitLearn(t *testing.T) {
 	}
 }
 
-// TestGainMatchesXGBoost checks the recipe GainImporter documents for the
-// XGBoost runtime: summing a JSON model's loss_changes per split feature
-// gives what Booster.get_score reports.
+// TestGainMatchesXGBoost checks that the XGBoost runtime's gain statistics
+// are what Booster.get_score reports for the same model.
 func TestGainMatchesXGBoost(t *testing.T) {
 	t.Parallel()
 	needPython(t, "sklearn, numpy, xgboost", "python3-sklearn python3-xgboost")
@@ -425,8 +425,12 @@ func TestGainMatchesXGBoost(t *testing.T) {
 	if want.XGBoost == nil {
 		t.Fatal("crosscheck.py wrote no XGBoost scores")
 	}
-	stats := gainFromXGBoostJSON(t, filepath.Join(dir, "gain.json"))
-	got, err := evaluation.Gain(stats)
+	m, err := xgboost.LoadFile(filepath.Join(dir, "gain.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var importer evaluation.GainImporter = m
+	got, err := evaluation.Gain(importer.FeatureGain())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,47 +451,4 @@ func TestGainMatchesXGBoost(t *testing.T) {
 	if len(want.XGBoost.Weight) == 0 {
 		t.Fatal("XGBoost reported no splits")
 	}
-}
-
-// gainFromXGBoostJSON is the recipe a runtime would follow: for each split
-// node (a left child other than -1), credit loss_changes[i] to
-// split_indices[i].
-func gainFromXGBoostJSON(t *testing.T, path string) []evaluation.FeatureGain {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Learner struct {
-			FeatureNames    []string `json:"feature_names"`
-			GradientBooster struct {
-				Model struct {
-					Trees []struct {
-						LeftChildren []int     `json:"left_children"`
-						SplitIndices []int     `json:"split_indices"`
-						LossChanges  []float64 `json:"loss_changes"`
-					} `json:"trees"`
-				} `json:"model"`
-			} `json:"gradient_booster"`
-		} `json:"learner"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	stats := make([]evaluation.FeatureGain, len(doc.Learner.FeatureNames))
-	for i, name := range doc.Learner.FeatureNames {
-		stats[i].Feature = name
-	}
-	for _, tree := range doc.Learner.GradientBooster.Model.Trees {
-		for i, left := range tree.LeftChildren {
-			if left == -1 {
-				continue
-			}
-			s := &stats[tree.SplitIndices[i]]
-			s.TotalGain += tree.LossChanges[i]
-			s.Splits++
-		}
-	}
-	return stats
 }

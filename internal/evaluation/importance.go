@@ -20,25 +20,16 @@ type Importance struct {
 	Permutation *PermutationImportance `json:"permutation,omitempty"`
 }
 
-// GainImporter is what a tree model exposes for gain importance.
-//
-// The XGBoost runtime (internal/models/xgboost) can satisfy it once it
-// keeps each tree's "loss_changes" array, which it parses past today: for
-// every split node (left_children[i] != -1), add loss_changes[i] to the
-// TotalGain of feature split_indices[i] and count one split. Those are
-// Booster.get_score's "total_gain" and "weight"; its "gain" is their
-// ratio. Features no tree splits on are listed with zeros.
+// GainImporter is what a tree model exposes for gain importance; the
+// XGBoost runtime implements it. Features no tree splits on are listed
+// with zeros.
 type GainImporter interface {
 	FeatureGain() []FeatureGain
 }
 
 // FeatureGain is one feature's split statistics summed over a model's
 // trees.
-type FeatureGain struct {
-	Feature   string
-	TotalGain float64
-	Splits    int
-}
+type FeatureGain = models.FeatureGain
 
 // GainImportance is one feature's gain importance.
 type GainImportance struct {

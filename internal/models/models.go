@@ -38,3 +38,12 @@ type Column struct {
 	Type        string `json:"type"`
 	Categorical bool   `json:"categorical,omitempty"`
 }
+
+// FeatureGain is one feature's split statistics summed over a tree
+// model's trees: the total loss reduction of its splits and their count
+// (XGBoost's get_score "total_gain" and "weight").
+type FeatureGain struct {
+	Feature   string
+	TotalGain float64
+	Splits    int
+}

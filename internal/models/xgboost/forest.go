@@ -39,6 +39,10 @@ type forest struct {
 	// cats holds, for each categorical split node, a bitset of the
 	// categories that go right.
 	cats map[int32][]uint64
+	// gain and splits are each feature's total loss reduction and split
+	// count over all trees, for gain importance.
+	gain   []float64
+	splits []int
 }
 
 // maxTreeDepth bounds a tree's depth; XGBoost's own limit on max_depth
@@ -50,7 +54,8 @@ const maxTreeDepth = 1024
 const maxCategory = 1 << 24
 
 func buildForest(trees []treeIn, info []int64, weights []float32, numFeature, numGroup int) (forest, error) {
-	f := forest{roots: make([]int32, len(trees)), group: make([]int32, len(trees)), weight: weights}
+	f := forest{roots: make([]int32, len(trees)), group: make([]int32, len(trees)), weight: weights,
+		gain: make([]float64, numFeature), splits: make([]int, numFeature)}
 	total := 0
 	for i := range trees {
 		total += len(trees[i].LeftChildren)
@@ -121,6 +126,16 @@ func (f *forest) addTree(t *treeIn, numFeature int) error {
 			}
 		}
 		raw[i] = rawNode{node: node{cond: t.SplitConditions[i], feature: feat, left: int32(l)}, right: int32(r)}
+	}
+	if len(t.LossChanges) == n {
+		// Summed as XGBoost's get_score sums them: over every split node.
+		for i := range raw {
+			if raw[i].feature != leaf {
+				feat := raw[i].feature & featureMask
+				f.gain[feat] += float64(t.LossChanges[i])
+				f.splits[feat]++
+			}
+		}
 	}
 	cats, err := categories(t, raw)
 	if err != nil {

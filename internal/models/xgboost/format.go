@@ -103,6 +103,7 @@ type treeIn struct {
 	RightChildren      ints
 	SplitIndices       ints
 	SplitConditions    float32s
+	LossChanges        float32s
 	DefaultLeft        ints
 	SplitType          ints
 	Categories         ints
@@ -129,6 +130,9 @@ func (t *treeIn) decode(b []byte) error {
 		if err := dst.parse(name, raw[name]); err != nil {
 			return err
 		}
+	}
+	if err := t.LossChanges.parse("loss_changes", raw["loss_changes"]); err != nil {
+		return err
 	}
 	return t.SplitConditions.parse("split_conditions", raw["split_conditions"])
 }

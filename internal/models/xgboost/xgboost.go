@@ -347,3 +347,16 @@ func (m *Model) Version() []int { return m.version }
 
 // Attributes are the learner's attributes, such as best_iteration.
 func (m *Model) Attributes() map[string]string { return m.attributes }
+
+// FeatureGain is each feature's total split gain and split count over the
+// trees (nil for gblinear), as XGBoost's get_score computes them.
+func (m *Model) FeatureGain() []models.FeatureGain {
+	if m.linear != nil {
+		return nil
+	}
+	out := make([]models.FeatureGain, m.numFeature)
+	for i := range out {
+		out[i] = models.FeatureGain{Feature: m.signature.Inputs[i].Name, TotalGain: m.forest.gain[i], Splits: m.forest.splits[i]}
+	}
+	return out
+}
