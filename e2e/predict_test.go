@@ -9,6 +9,25 @@ import (
 	"testing"
 )
 
+// registerTumorModel registers the XGBoost model of the runtime's tests
+// (four breast-cancer features, P(benign)) as tumor version 1, in an MLflow
+// model directory logged to a run, with the alias champion.
+func registerTumorModel(t *testing.T, c *mlflowClient) {
+	t.Helper()
+	model, err := os.ReadFile("../internal/models/xgboost/testdata/small.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := c.createRun("0")
+	runID := mfRunID(run)
+	root := mfArtifactPath(t, mfStr(mfDig(run, "info.artifact_uri")))
+	c.putArtifact(root+"/model/MLmodel", "artifact_path: model\nflavors:\n  xgboost:\n    data: model.json\n    model_format: json\n", "")
+	c.putArtifact(root+"/model/model.json", string(model), "application/json")
+	c.createModel("tumor")
+	c.createVersion("tumor", "runs:/"+runID+"/model", runID)
+	c.ok("registered-models/alias", map[string]any{"name": "tumor", "alias": "champion", "version": "1"})
+}
+
 // TestPredict registers an XGBoost model (saved by XGBoost, in an MLflow
 // model directory) and scores a CSV and a data version with it through
 // `slipway predict`, as a user would; the expected values are XGBoost's own
@@ -25,18 +44,7 @@ func TestPredict(t *testing.T) {
 		}
 		return out, errOut
 	}
-	model, err := os.ReadFile("../internal/models/xgboost/testdata/small.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := c.createRun("0")
-	runID := mfRunID(run)
-	root := mfArtifactPath(t, mfStr(mfDig(run, "info.artifact_uri")))
-	c.putArtifact(root+"/model/MLmodel", "artifact_path: model\nflavors:\n  xgboost:\n    data: model.json\n    model_format: json\n", "")
-	c.putArtifact(root+"/model/model.json", string(model), "application/json")
-	c.createModel("tumor")
-	c.createVersion("tumor", "runs:/"+runID+"/model", runID)
-	c.ok("registered-models/alias", map[string]any{"name": "tumor", "alias": "champion", "version": "1"})
+	registerTumorModel(t, c)
 
 	dir := t.TempDir()
 	rows := "radius,texture,perimeter,area\n17.99,10.38,122.8,1001\n20.57,17.77,132.9,1326\n19.69,21.25,130,1203\n"
@@ -80,5 +88,73 @@ func TestPredict(t *testing.T) {
 	cli(0, "data", "add", "patients", dir)
 	if _, errOut = cli(2, "predict", "--model", "models:/tumor/1", "--data", "data:patients@latest"); !strings.Contains(errOut, "has 2 CSV or Parquet files") {
 		t.Fatalf("a version with two tables: %s", errOut)
+	}
+}
+
+// TestEvaluate evaluates the registered model on a versioned holdout set:
+// the report's figures are scikit-learn's for the same predictions (AUC
+// 0.9821875, log-loss 0.3302156, computed when tumor.csv was made), the
+// run holds them as metrics with the report as artifacts, and lineage
+// links the evaluation run to the data version.
+func TestEvaluate(t *testing.T) {
+	s := Start(t)
+	c := mlflowOn(s, t)
+	env := []string{"SLIPWAY_URL=" + s.URL, "SLIPWAY_CACHE_DIR=" + t.TempDir()}
+	cli := func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		out, errOut, code := Cmd(t, env, args...)
+		if code != wantCode {
+			t.Fatalf("slipway %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, out, errOut)
+		}
+		return out, errOut
+	}
+	registerTumorModel(t, c)
+	dir := t.TempDir()
+	holdout, err := os.ReadFile("testdata/tumor.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "holdout.csv"), holdout, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli(0, "data", "add", "holdout", dir)
+
+	out, _ := cli(0, "evaluate", "--model", "models:/tumor@champion", "--data", "data:holdout@latest", "--target", "benign", "--slice", "size")
+	for _, want := range []string{"| auc | 0.982187 |", "| log_loss | 0.330216 |", "| actual 1 | 3 | 77 |", "## Slices by size", "| large | 35 |", "## Gain importance", "## Permutation importance"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("evaluate output lacks %q:\n%s", want, out)
+		}
+	}
+	i := strings.Index(out, "logged as run ")
+	if i < 0 {
+		t.Fatalf("evaluate did not say which run it logged:\n%s", out)
+	}
+	runID := strings.Fields(out[i+len("logged as run "):])[0]
+	run := c.getRun(runID)
+	if status := mfStr(mfDig(run, "info.status")); status != "FINISHED" {
+		t.Fatalf("evaluation run is %s", status)
+	}
+	metrics := map[string]float64{}
+	for _, m := range mfDig(run, "data.metrics").([]any) {
+		mm := m.(map[string]any)
+		metrics[mm["key"].(string)] = mm["value"].(float64)
+	}
+	if math.Abs(metrics["auc"]-0.9821875) > 1e-9 || math.Abs(metrics["log_loss"]-0.33021559745581885) > 1e-6 {
+		t.Fatalf("run metrics auc %v, log_loss %v; want scikit-learn's 0.9821875 and 0.3302156", metrics["auc"], metrics["log_loss"])
+	}
+	if _, ok := metrics["slice.size.large.auc"]; !ok {
+		t.Fatalf("no per-slice metrics in %v", metrics)
+	}
+	root := mfArtifactPath(t, mfStr(mfDig(run, "info.artifact_uri")))
+	if _, _, body := c.download(root + "/evaluation/report.md"); !strings.Contains(body, "| auc | 0.982187 |") {
+		t.Fatalf("evaluation/report.md:\n%s", body)
+	}
+	if out, _ := cli(0, "lineage", "data:holdout@v1"); !strings.Contains(out, "consumed by runs:/"+runID) {
+		t.Fatalf("lineage of the holdout set does not show the evaluation run %s:\n%s", runID, out)
+	}
+
+	_, errOut := cli(2, "evaluate", "--model", "models:/tumor/1", "--data", "data:holdout@latest", "--target", "size", "--no-track")
+	if !strings.Contains(errOut, `target column "size", row 1: "small" is not a number`) {
+		t.Fatalf("a text target: %s", errOut)
 	}
 }
