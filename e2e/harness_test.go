@@ -247,6 +247,20 @@ func (s *Server) OK(method, path string, body any, header ...string) map[string]
 	return out
 }
 
+// CLI returns a runner of the slipway CLI against s, with its own cache
+// folder, that fails the test unless the command exits with wantCode.
+func CLI(t testing.TB, s *Server) func(wantCode int, args ...string) (stdout, stderr string) {
+	env := []string{"SLIPWAY_URL=" + s.URL, "SLIPWAY_CACHE_DIR=" + t.TempDir()}
+	return func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		out, errOut, code := Cmd(t, env, args...)
+		if code != wantCode {
+			t.Fatalf("slipway %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, out, errOut)
+		}
+		return out, errOut
+	}
+}
+
 // Cmd runs the slipway CLI with env and returns stdout, stderr and the exit code.
 func Cmd(t testing.TB, env []string, args ...string) (string, string, int) {
 	t.Helper()

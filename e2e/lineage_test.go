@@ -15,13 +15,10 @@ import (
 func TestLineage(t *testing.T) {
 	s := Start(t)
 	c := mlflowOn(s, t)
-	env := []string{"SLIPWAY_URL=" + s.URL, "SLIPWAY_CACHE_DIR=" + t.TempDir()}
+	slipway := CLI(t, s)
 	cli := func(wantCode int, args ...string) string {
 		t.Helper()
-		out, errOut, code := Cmd(t, env, args...)
-		if code != wantCode {
-			t.Fatalf("slipway %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, out, errOut)
-		}
+		out, errOut := slipway(wantCode, args...)
 		return out + errOut
 	}
 

@@ -35,15 +35,7 @@ func registerTumorModel(t *testing.T, c *mlflowClient) {
 func TestPredict(t *testing.T) {
 	s := Start(t)
 	c := mlflowOn(s, t)
-	env := []string{"SLIPWAY_URL=" + s.URL, "SLIPWAY_CACHE_DIR=" + t.TempDir()}
-	cli := func(wantCode int, args ...string) (string, string) {
-		t.Helper()
-		out, errOut, code := Cmd(t, env, args...)
-		if code != wantCode {
-			t.Fatalf("slipway %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, out, errOut)
-		}
-		return out, errOut
-	}
+	cli := CLI(t, s)
 	registerTumorModel(t, c)
 
 	dir := t.TempDir()
@@ -99,15 +91,7 @@ func TestPredict(t *testing.T) {
 func TestEvaluate(t *testing.T) {
 	s := Start(t)
 	c := mlflowOn(s, t)
-	env := []string{"SLIPWAY_URL=" + s.URL, "SLIPWAY_CACHE_DIR=" + t.TempDir()}
-	cli := func(wantCode int, args ...string) (string, string) {
-		t.Helper()
-		out, errOut, code := Cmd(t, env, args...)
-		if code != wantCode {
-			t.Fatalf("slipway %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, out, errOut)
-		}
-		return out, errOut
-	}
+	cli := CLI(t, s)
 	registerTumorModel(t, c)
 	dir := t.TempDir()
 	holdout, err := os.ReadFile("testdata/tumor.csv")

@@ -236,68 +236,51 @@ func (d *ubjDecoder) container() (elem byte, count int, err error) {
 }
 
 func (d *ubjDecoder) array(depth int) error {
-	if depth > maxDepth {
-		return d.fail("nested deeper than %d levels", maxDepth)
-	}
-	elem, count, err := d.container()
-	if err != nil {
-		return err
-	}
-	d.out = append(d.out, '[')
-	for i := 0; count < 0 || i < count; i++ {
-		if count < 0 {
-			if d.pos >= len(d.in) {
-				return d.fail("array does not end")
-			}
-			if d.in[d.pos] == ']' {
-				d.pos++
-				break
-			}
-		}
-		if i > 0 {
-			d.out = append(d.out, ',')
-		}
-		if elem != 0 {
-			err = d.typed(elem, depth)
-		} else {
-			err = d.value(depth)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	d.out = append(d.out, ']')
-	return nil
+	return d.elements(depth, '[', ']', "array", nil)
 }
 
 func (d *ubjDecoder) object(depth int) error {
-	if depth > maxDepth {
-		return d.fail("nested deeper than %d levels", maxDepth)
-	}
-	elem, count, err := d.container()
-	if err != nil {
-		return err
-	}
-	d.out = append(d.out, '{')
-	for i := 0; count < 0 || i < count; i++ {
-		if count < 0 {
-			if d.pos >= len(d.in) {
-				return d.fail("object does not end")
-			}
-			if d.in[d.pos] == '}' {
-				d.pos++
-				break
-			}
-		}
-		if i > 0 {
-			d.out = append(d.out, ',')
-		}
+	return d.elements(depth, '{', '}', "object", func() error {
 		key, err := d.str()
 		if err != nil {
 			return err
 		}
 		d.quote(key)
 		d.out = append(d.out, ':')
+		return nil
+	})
+}
+
+// elements reads the body of an array or object whose opening marker has
+// been read: its optional type and count, then values until the count or
+// the closing marker, each after key when key is set (objects).
+func (d *ubjDecoder) elements(depth int, open, close byte, what string, key func() error) error {
+	if depth > maxDepth {
+		return d.fail("nested deeper than %d levels", maxDepth)
+	}
+	elem, count, err := d.container()
+	if err != nil {
+		return err
+	}
+	d.out = append(d.out, open)
+	for i := 0; count < 0 || i < count; i++ {
+		if count < 0 {
+			if d.pos >= len(d.in) {
+				return d.fail("%s does not end", what)
+			}
+			if d.in[d.pos] == close {
+				d.pos++
+				break
+			}
+		}
+		if i > 0 {
+			d.out = append(d.out, ',')
+		}
+		if key != nil {
+			if err := key(); err != nil {
+				return err
+			}
+		}
 		if elem != 0 {
 			err = d.typed(elem, depth)
 		} else {
@@ -307,6 +290,6 @@ func (d *ubjDecoder) object(depth int) error {
 			return err
 		}
 	}
-	d.out = append(d.out, '}')
+	d.out = append(d.out, close)
 	return nil
 }
