@@ -41,16 +41,18 @@ type VersionedDataset struct {
 // DataVersion is one immutable version of a dataset. Files and Profiles
 // are present when the version was fetched with details.
 type DataVersion struct {
-	Name         string                   `json:"name"`
-	Version      int64                    `json:"version"`
-	Digest       string                   `json:"digest"`
-	FileCount    int64                    `json:"file_count"`
-	TotalSize    int64                    `json:"total_size"`
-	Message      string                   `json:"message,omitempty"`
-	CreatedBy    string                   `json:"created_by,omitempty"`
-	CreationTime int64                    `json:"creation_time"`
-	Files        []DataFile               `json:"files,omitempty"`
-	Profiles     map[string]*TableProfile `json:"profiles,omitempty"`
+	Name         string `json:"name"`
+	Version      int64  `json:"version"`
+	Digest       string `json:"digest"`
+	FileCount    int64  `json:"file_count"`
+	TotalSize    int64  `json:"total_size"`
+	Message      string `json:"message,omitempty"`
+	CreatedBy    string `json:"created_by,omitempty"`
+	CreationTime int64  `json:"creation_time"`
+	// RunID is the run that produced the version, if one was named.
+	RunID    string                   `json:"run_id,omitempty"`
+	Files    []DataFile               `json:"files,omitempty"`
+	Profiles map[string]*TableProfile `json:"profiles,omitempty"`
 }
 
 // TableProfile is the schema and statistics of one CSV or Parquet file.
@@ -93,6 +95,8 @@ type DataCommit struct {
 	Files    []DataFile               `json:"files"`
 	Profiles map[string]*TableProfile `json:"profiles,omitempty"`
 	Message  string                   `json:"message,omitempty"`
+	// RunID names the run that produced the data, for lineage.
+	RunID string `json:"run_id,omitempty"`
 }
 
 // ObjectRef names a content-addressed object.

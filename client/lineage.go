@@ -28,7 +28,7 @@ const (
 // Relations of lineage edges.
 const (
 	RelationConsumedBy     = "consumed-by"     // data version -> run that logged its digest
-	RelationProduced       = "produced"        // run -> data version it wrote (pipelines, later)
+	RelationProduced       = "produced"        // run -> data version it wrote
 	RelationRegisteredFrom = "registered-from" // run -> model version
 	RelationDerivedFrom    = "derived-from"    // model version -> model version copied from it
 )

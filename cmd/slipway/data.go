@@ -40,10 +40,10 @@ A dataset version is named NAME@vN (NAME or NAME@latest for the newest).`,
 
 func newDataAddCmd() *cobra.Command {
 	var (
-		message   string
-		noProfile bool
-		parallel  int
-		asJSON    bool
+		message, runID string
+		noProfile      bool
+		parallel       int
+		asJSON         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME PATH",
@@ -52,9 +52,13 @@ func newDataAddCmd() *cobra.Command {
 hashed locally (unchanged files are recognised from a local index of file
 stats and not read again), only content the server lacks is uploaded, and
 CSV and Parquet files are profiled here, where the data is. If the content
-equals the latest version's, no version is created.`,
+equals the latest version's, no version is created.
+
+--run names the run that produced the data (a preparation job, say): lineage
+then shows the version as produced by that run.`,
 		Example: `  slipway data add churn ./data/churn
-  slipway data add churn-train train.csv -m "September snapshot"`,
+  slipway data add churn-train train.csv -m "September snapshot"
+  slipway data add churn-features ./features --run 5f0c2d9e8a7b4c1d9e0f1a2b3c4d5e6f`,
 		Args: cobra.ExactArgs(2),
 		RunE: remote(func(ctx context.Context, cmd *cobra.Command, args []string, c *client.Client) error {
 			name, root := args[0], args[1]
@@ -84,7 +88,7 @@ equals the latest version's, no version is created.`,
 			if err := idx.Save(); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: could not save the file index (%v); the next add will hash again\n", err)
 			}
-			commit := client.DataCommit{Message: message, Files: make([]client.DataFile, len(files))}
+			commit := client.DataCommit{Message: message, RunID: runID, Files: make([]client.DataFile, len(files))}
 			manifest := make([]datasets.File, len(files))
 			abspath := make(map[string]string, len(files))
 			for i, f := range files {
@@ -139,6 +143,7 @@ equals the latest version's, no version is created.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&message, "message", "m", "", "a note stored with the version")
+	f.StringVar(&runID, "run", "", "the run that produced the data, recorded for lineage")
 	f.BoolVar(&noProfile, "no-profile", false, "do not profile CSV and Parquet files")
 	f.IntVar(&parallel, "parallel", 8, "concurrent uploads")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")

@@ -59,16 +59,18 @@ type Dataset struct {
 // Version is one immutable version of a dataset. Files and Profiles are
 // set only when asked for.
 type Version struct {
-	Name         string                      `json:"name"`
-	Version      int64                       `json:"version"`
-	Digest       string                      `json:"digest"`
-	FileCount    int64                       `json:"file_count"`
-	TotalSize    int64                       `json:"total_size"`
-	Message      string                      `json:"message,omitempty"`
-	CreatedBy    string                      `json:"created_by,omitempty"`
-	CreationTime int64                       `json:"creation_time"`
-	Files        []File                      `json:"files,omitempty"`
-	Profiles     map[string]*profile.Profile `json:"profiles,omitempty"`
+	Name         string `json:"name"`
+	Version      int64  `json:"version"`
+	Digest       string `json:"digest"`
+	FileCount    int64  `json:"file_count"`
+	TotalSize    int64  `json:"total_size"`
+	Message      string `json:"message,omitempty"`
+	CreatedBy    string `json:"created_by,omitempty"`
+	CreationTime int64  `json:"creation_time"`
+	// RunID is the run that produced the version, if one was named.
+	RunID    string                      `json:"run_id,omitempty"`
+	Files    []File                      `json:"files,omitempty"`
+	Profiles map[string]*profile.Profile `json:"profiles,omitempty"`
 }
 
 // Commit is what a client sends to create a version.
@@ -77,6 +79,22 @@ type Commit struct {
 	// Profiles maps a path in Files to that file's profile.
 	Profiles map[string]*profile.Profile `json:"profiles,omitempty"`
 	Message  string                      `json:"message,omitempty"`
+	// RunID names the run that produced the data, for lineage.
+	RunID string `json:"run_id,omitempty"`
+}
+
+// ValidateRunID checks the form of a run id a version names (MLflow's are
+// 32 hex digits; any short token of letters, digits, - and _ is taken).
+func ValidateRunID(id string) error {
+	if len(id) > 256 {
+		return errs.Invalid("run_id: at most 256 characters")
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_') {
+			return errs.Invalid("run_id %q: may hold only letters, digits, - and _", id)
+		}
+	}
+	return nil
 }
 
 // ObjectRef names an object by digest and size.

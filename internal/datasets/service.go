@@ -291,8 +291,11 @@ func (s *Service) Commit(ctx context.Context, name string, c Commit, createdBy s
 		profiles[p] = b
 	}
 
+	if err := ValidateRunID(c.RunID); err != nil {
+		return Version{}, false, err
+	}
 	v := Version{Name: name, Digest: VersionDigest(c.Files), FileCount: int64(len(c.Files)),
-		Message: c.Message, CreatedBy: createdBy, CreationTime: s.Now().UnixMilli()}
+		Message: c.Message, CreatedBy: createdBy, CreationTime: s.Now().UnixMilli(), RunID: c.RunID}
 	for _, f := range c.Files {
 		v.TotalSize += f.Size
 	}
@@ -362,9 +365,9 @@ func (s *Service) Commit(ctx context.Context, name string, c Commit, createdBy s
 			}
 		}
 		if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO data_versions
-			(name, version, digest, file_count, total_size, message, created_by, creation_time)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-			name, v.Version, v.Digest, v.FileCount, v.TotalSize, v.Message, v.CreatedBy, v.CreationTime); err != nil {
+			(name, version, digest, file_count, total_size, message, created_by, creation_time, run_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			name, v.Version, v.Digest, v.FileCount, v.TotalSize, v.Message, v.CreatedBy, v.CreationTime, v.RunID); err != nil {
 			return err
 		}
 		if err := s.insertFiles(ctx, tx, name, v.Version, files); err != nil {
@@ -381,9 +384,12 @@ func (s *Service) Commit(ctx context.Context, name string, c Commit, createdBy s
 				}
 			}
 		}
+		after := map[string]any{"digest": v.Digest, "file_count": v.FileCount, "total_size": v.TotalSize, "message": v.Message}
+		if v.RunID != "" {
+			after["run_id"] = v.RunID
+		}
 		return s.audit.Record(ctx, tx, audit.Change{Time: v.CreationTime, Action: "dataset_version.create",
-			Target: audit.DatasetVersion(name, v.Version), After: map[string]any{
-				"digest": v.Digest, "file_count": v.FileCount, "total_size": v.TotalSize, "message": v.Message}})
+			Target: audit.DatasetVersion(name, v.Version), After: after})
 	})
 	if errors.Is(err, errUnchanged) {
 		return latest, false, nil
@@ -455,13 +461,13 @@ func (s *Service) catalog(ctx context.Context, tx *sql.Tx, refs []ObjectRef) err
 	return nil
 }
 
-const versionSelect = `SELECT name, version, digest, file_count, total_size, message, created_by, creation_time FROM data_versions`
+const versionSelect = `SELECT name, version, digest, file_count, total_size, message, created_by, creation_time, run_id FROM data_versions`
 
 type rowScanner interface{ Scan(...any) error }
 
 func scanVersion(r rowScanner) (Version, error) {
 	var v Version
-	err := r.Scan(&v.Name, &v.Version, &v.Digest, &v.FileCount, &v.TotalSize, &v.Message, &v.CreatedBy, &v.CreationTime)
+	err := r.Scan(&v.Name, &v.Version, &v.Digest, &v.FileCount, &v.TotalSize, &v.Message, &v.CreatedBy, &v.CreationTime, &v.RunID)
 	return v, err
 }
 

@@ -233,3 +233,44 @@ func strArgs(ids []string) []any {
 	}
 	return out
 }
+
+// dataProducers: data versions -> the runs named as having produced them.
+func (s *Service) dataProducers(ctx context.Context, ids []string) ([]Edge, error) {
+	var out []Edge
+	err := inChunks(ids, func(part []string) error {
+		var args []any
+		for _, id := range part {
+			name, version, _ := datasets.ParseRef(id)
+			args = append(args, name, version)
+		}
+		return s.db.EachRow(ctx, `SELECT name, version, run_id FROM data_versions WHERE run_id <> '' AND `+anyOf(`(name = ? AND version = ?)`, len(part)),
+			args, func(rows *sql.Rows) error {
+				var name, run string
+				var version int64
+				if err := rows.Scan(&name, &version, &run); err != nil {
+					return err
+				}
+				out = append(out, Edge{From: Ref{KindRun, run}, To: dataRef(name, version), Relation: Produced})
+				return nil
+			})
+	})
+	return out, err
+}
+
+// runOutputs: runs -> the data versions they produced.
+func (s *Service) runOutputs(ctx context.Context, ids []string) ([]Edge, error) {
+	var out []Edge
+	err := inChunks(ids, func(part []string) error {
+		return s.db.EachRow(ctx, `SELECT name, version, run_id FROM data_versions WHERE run_id IN (`+placeholders(len(part))+`)`,
+			strArgs(part), func(rows *sql.Rows) error {
+				var name, run string
+				var version int64
+				if err := rows.Scan(&name, &version, &run); err != nil {
+					return err
+				}
+				out = append(out, Edge{From: Ref{KindRun, run}, To: dataRef(name, version), Relation: Produced})
+				return nil
+			})
+	})
+	return out, err
+}

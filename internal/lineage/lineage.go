@@ -40,8 +40,8 @@ const (
 	// ConsumedBy: data version -> run that logged an MLflow dataset input
 	// with the version's digest.
 	ConsumedBy Relation = "consumed-by"
-	// Produced: run -> data version it wrote. Defined for pipelines; nothing
-	// records it yet.
+	// Produced: run -> data version it wrote (slipway data add --run,
+	// and pipeline steps' outputs later).
 	Produced Relation = "produced"
 	// RegisteredFrom: run -> model version registered from it (its run_id,
 	// or a runs:/ source).

@@ -423,3 +423,40 @@ func TestErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestProducedData follows a data version back to the run that produced it
+// (data add --run) and on to that run's own inputs, and the run forward to
+// the data and the model trained on it.
+func TestProducedData(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		raw := f.dataVersion("raw", files{"raw.csv": "a\n1\n"})
+		prep := f.run("prepare", raw.Digest[:32])
+		m := files{"features.csv": "a,b\n1,2\n"}.manifest()
+		for _, fl := range m {
+			if _, err := f.data.PutObject(f.ctx, fl.Digest, fl.Size, strings.NewReader("a,b\n1,2\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		features, _, err := f.data.Commit(f.ctx, "features", datasets.Commit{Files: m, RunID: prep}, "alice")
+		if err != nil || features.RunID != prep {
+			t.Fatalf("commit with a run: %+v, %v", features, err)
+		}
+		train := f.run("train", features.Digest[:32])
+		f.register("churn", "runs:/"+train+"/model", train)
+
+		g := f.graph(lineage.KindModel, "churn/1", lineage.Up, 4)
+		same(t, "model up", edges(g), []string{
+			"data:features@v1 consumed-by run:" + train,
+			"data:raw@v1 consumed-by run:" + prep,
+			"run:" + prep + " produced data:features@v1",
+			"run:" + train + " registered-from model:churn/1",
+		})
+		g = f.graph(lineage.KindRun, prep, lineage.Down, 3)
+		same(t, "prepare down", nodes(g), []string{"run:" + prep, "data:features@v1", "run:" + train, "model:churn/1"})
+
+		if _, _, err := f.data.Commit(f.ctx, "bad", datasets.Commit{Files: m, RunID: "../etc"}, "alice"); !errs.Is(err, errs.InvalidArgument) || !strings.Contains(errs.Message(err), "run_id") {
+			t.Fatalf("a malformed run id: %v", err)
+		}
+	})
+}

@@ -109,14 +109,15 @@ func (l link) far() Ref {
 	return l.To
 }
 
-// expanders find the edges of a batch of nodes of one kind, one way. Data
-// versions have nothing upstream until something records Produced.
+// expanders find the edges of a batch of nodes of one kind, one way.
 var expanders = []struct {
 	kind Kind
 	dir  Direction
 	find func(s *Service, ctx context.Context, ids []string) ([]Edge, error)
 }{
+	{KindData, Up, (*Service).dataProducers},
 	{KindData, Down, (*Service).dataConsumers},
+	{KindRun, Down, (*Service).runOutputs},
 	{KindRun, Up, (*Service).runInputs},
 	{KindRun, Down, (*Service).runModels},
 	{KindModel, Up, (*Service).modelOrigins},
