@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -93,25 +91,6 @@ func (r *trackedRun) logData(ctx context.Context, ref, context string) error {
 		Dataset: client.Dataset{Name: v.Name, Digest: v.Digest[:32], SourceType: "slipway",
 			Source: fmt.Sprintf("data:%s@v%d", v.Name, v.Version)},
 	}})
-}
-
-// uploadDir copies a local folder into the run's artifacts under dest.
-func (r *trackedRun) uploadDir(ctx context.Context, dir, dest string) error {
-	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return r.c.UploadArtifactTo(ctx, r.run.Info.ArtifactURI, dest+"/"+filepath.ToSlash(rel), f)
-	})
 }
 
 func (r *trackedRun) upload(ctx context.Context, path, body string) error {
