@@ -120,7 +120,7 @@ func prepareEvaluation(ctx context.Context, c *client.Client, modelRef, dataRef,
 	if err != nil {
 		return nil, errs.Invalid("model %s: %v", modelRef, err)
 	}
-	dataPath, err := fetchData(ctx, c, dataRef, filepath.Join(tmp, "data"))
+	dataPath, _, err := fetchData(ctx, c, dataRef, filepath.Join(tmp, "data"))
 	if err != nil {
 		return nil, err
 	}

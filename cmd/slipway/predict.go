@@ -57,7 +57,7 @@ error naming the column and row.`,
 			if err != nil {
 				return errs.Invalid("model %s: %v", modelRef, err)
 			}
-			dataPath, err := fetchData(ctx, c, dataRef, filepath.Join(tmp, "data"))
+			dataPath, _, err := fetchData(ctx, c, dataRef, filepath.Join(tmp, "data"))
 			if err != nil {
 				return err
 			}
@@ -166,22 +166,24 @@ func fetchModel(ctx context.Context, c *client.Client, ref, dir string) (string,
 }
 
 // fetchData returns a local path for a data reference, downloading the one
-// tabular file of a data version into dir.
-func fetchData(ctx context.Context, c *client.Client, ref, dir string) (string, error) {
+// tabular file of a data version into dir, and the reference with the
+// version resolved (data:NAME@vN for data:NAME@latest).
+func fetchData(ctx context.Context, c *client.Client, ref, dir string) (path, resolved string, err error) {
 	if !strings.HasPrefix(ref, "data:") {
 		if _, err := os.Stat(ref); err != nil {
-			return "", errs.Invalid("--data %s: %v", ref, err)
+			return "", "", errs.Invalid("--data %s: %v", ref, err)
 		}
-		return ref, nil
+		return ref, ref, nil
 	}
 	name, n, err := parseDataRef(strings.TrimPrefix(ref, "data:"))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	v, err := c.GetDataVersion(ctx, name, n, true)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
+	resolved = fmt.Sprintf("data:%s@v%d", v.Name, v.Version)
 	var tables []client.DataFile
 	for _, f := range v.Files {
 		switch strings.ToLower(filepath.Ext(f.Path)) {
@@ -190,10 +192,10 @@ func fetchData(ctx context.Context, c *client.Client, ref, dir string) (string, 
 		}
 	}
 	if len(tables) != 1 {
-		return "", errs.Invalid("%s: %s@v%d has %d CSV or Parquet files; name a version with exactly one", ref, v.Name, v.Version, len(tables))
+		return "", "", errs.Invalid("%s: %s@v%d has %d CSV or Parquet files; name a version with exactly one", ref, v.Name, v.Version, len(tables))
 	}
 	if err := download(ctx, c, dir, tables, 1); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return filepath.Join(dir, filepath.FromSlash(tables[0].Path)), nil
+	return filepath.Join(dir, filepath.FromSlash(tables[0].Path)), resolved, nil
 }

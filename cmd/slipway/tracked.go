@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -91,6 +93,40 @@ func (r *trackedRun) logData(ctx context.Context, ref, context string) error {
 		Dataset: client.Dataset{Name: v.Name, Digest: v.Digest[:32], SourceType: "slipway",
 			Source: fmt.Sprintf("data:%s@v%d", v.Name, v.Version)},
 	}})
+}
+
+// logHistory logs values as one metric's history, one step per round.
+func (r *trackedRun) logHistory(ctx context.Context, key string, values []float64) error {
+	now := time.Now().UnixMilli()
+	for start := 0; start < len(values); start += 1000 {
+		var ms []client.Metric
+		for i, v := range values[start:min(start+1000, len(values))] {
+			ms = append(ms, client.Metric{Key: key, Value: v, Timestamp: now, Step: int64(start + i)})
+		}
+		if err := r.c.LogBatch(ctx, r.ID(), ms, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uploadDir copies a local folder into the run's artifacts under dest.
+func (r *trackedRun) uploadDir(ctx context.Context, dir, dest string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return r.c.UploadArtifactTo(ctx, r.run.Info.ArtifactURI, dest+"/"+filepath.ToSlash(rel), f)
+	})
 }
 
 func (r *trackedRun) upload(ctx context.Context, path, body string) error {

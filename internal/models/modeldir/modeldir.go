@@ -30,6 +30,10 @@ const MLmodelFile = "MLmodel"
 // keeps only codes.
 const CategoriesAttribute = "slipway_categories"
 
+// ClassesAttribute is the learner attribute in which Slipway's trainer
+// records a text target's class labels in class-index order (JSON).
+const ClassesAttribute = "slipway_classes"
+
 // Opened is a model and what its inputs are.
 type Opened struct {
 	Model    models.Model
