@@ -162,10 +162,19 @@ func runTrain(ctx context.Context, cmd *cobra.Command, c *client.Client, o train
 	return nil
 }
 
-// train reads the data, trains, writes the model directory under tmp and
-// evaluates the model on the validation data. It resolves o's data
-// references to the versions it read, which the run then records.
-func train(ctx context.Context, c *client.Client, o *trainOptions, tmp string) (*trained, error) {
+// trainingData is what a training or a search reads: the table, the
+// training and validation sets, and the objective.
+type trainingData struct {
+	table        *training.Table
+	train, valid *training.Dataset
+	objective    string
+	numClass     int
+}
+
+// loadTrainingData reads o's data (resolving data references to the
+// versions read, which the run then records) and holds out validation
+// rows.
+func loadTrainingData(ctx context.Context, c *client.Client, o *trainOptions, tmp string) (*trainingData, error) {
 	path, resolved, err := fetchData(ctx, c, o.data, filepath.Join(tmp, "data"))
 	if err != nil {
 		return nil, err
@@ -179,7 +188,7 @@ func train(ctx context.Context, c *client.Client, o *trainOptions, tmp string) (
 	if err != nil {
 		return nil, errs.Invalid("data %s: %s", o.data, errs.Message(err))
 	}
-	trainSet, valid := tt.Data, (*training.Dataset)(nil)
+	d := &trainingData{table: tt, train: tt.Data}
 	switch {
 	case o.valid != "":
 		vpath, vresolved, err := fetchData(ctx, c, o.valid, filepath.Join(tmp, "valid"))
@@ -191,39 +200,56 @@ func train(ctx context.Context, c *client.Client, o *trainOptions, tmp string) (
 		if err != nil {
 			return nil, errs.Invalid("valid %s: %v", o.valid, err)
 		}
-		if valid, err = tt.Recode(vt, o.target); err != nil {
+		if d.valid, err = tt.Recode(vt, o.target); err != nil {
 			return nil, errs.Invalid("valid %s: %s", o.valid, errText(err))
 		}
 	case o.validShare > 0:
-		if trainSet, valid, err = tt.Data.Split(o.validShare, o.seed); err != nil {
+		if d.train, d.valid, err = tt.Data.Split(o.validShare, o.seed); err != nil {
 			return nil, err
 		}
 	}
-	objective, numClass := tt.InferObjective()
+	d.objective, d.numClass = tt.InferObjective()
 	if o.objective != "" {
-		objective, numClass = o.objective, 0
-		if objective == training.MultiSoftprob {
-			_, numClass = tt.InferObjective()
+		inferredClasses := d.numClass
+		d.objective, d.numClass = o.objective, 0
+		if d.objective == training.MultiSoftprob {
+			d.numClass = inferredClasses
 		}
 	}
-	t := &trained{table: tt, valid: valid}
+	return d, nil
+}
+
+// gbdtParams are the GBDT parameters o asks for on d.
+func gbdtParams(o *trainOptions, d *trainingData) (training.GBDTParams, error) {
+	p := training.DefaultGBDTParams()
+	p.Objective, p.NumClass, p.Seed = d.objective, d.numClass, o.seed
+	return p, setParams(o.params, p.Set)
+}
+
+// train reads the data, trains, writes the model directory under tmp and
+// evaluates the model on the validation data.
+func train(ctx context.Context, c *client.Client, o *trainOptions, tmp string) (*trained, error) {
+	d, err := loadTrainingData(ctx, c, o, tmp)
+	if err != nil {
+		return nil, err
+	}
+	t := &trained{table: d.table, valid: d.valid}
 	if o.algo == "gbdt" {
-		p := training.DefaultGBDTParams()
-		p.Objective, p.NumClass, p.Seed = objective, numClass, o.seed
-		if err := setParams(o.params, p.Set); err != nil {
+		p, err := gbdtParams(o, d)
+		if err != nil {
 			return nil, err
 		}
-		if t.result, err = training.TrainGBDT(ctx, p, trainSet, valid); err != nil {
+		if t.result, err = training.TrainGBDT(ctx, p, d.train, d.valid); err != nil {
 			return nil, err
 		}
 		t.params = p.Values()
 	} else {
 		p := training.DefaultLinearParams()
-		p.Objective, p.NumClass = objective, numClass
+		p.Objective, p.NumClass = d.objective, d.numClass
 		if err := setParams(o.params, p.Set); err != nil {
 			return nil, err
 		}
-		lr, err := training.TrainLinear(ctx, p, trainSet)
+		lr, err := training.TrainLinear(ctx, p, d.train)
 		if err != nil {
 			return nil, err
 		}
@@ -234,31 +260,38 @@ func train(ctx context.Context, c *client.Client, o *trainOptions, tmp string) (
 			t.params["num_class"] = strconv.Itoa(p.NumClass)
 		}
 	}
+	return t, t.pack(ctx, tmp)
+}
+
+// pack writes the trained model as an MLflow model directory under tmp,
+// with what prediction needs to read text columns, and evaluates it on
+// the validation data.
+func (t *trained) pack(ctx context.Context, tmp string) error {
 	t.model = t.result.Model
-	if len(tt.Levels) > 0 {
-		raw, _ := json.Marshal(tt.Levels)
+	if len(t.table.Levels) > 0 {
+		raw, _ := json.Marshal(t.table.Levels)
 		t.model.SetAttribute(modeldir.CategoriesAttribute, string(raw))
 	}
-	if tt.Classes != nil {
-		raw, _ := json.Marshal(tt.Classes)
+	if t.table.Classes != nil {
+		raw, _ := json.Marshal(t.table.Classes)
 		t.model.SetAttribute(modeldir.ClassesAttribute, string(raw))
 	}
 	modelJSON := t.model.JSON()
 	runtime, err := xgboost.Load(modelJSON)
 	if err != nil {
-		return nil, fmt.Errorf("reading back the trained model: %w", err)
+		return fmt.Errorf("reading back the trained model: %w", err)
 	}
 	t.modelDir = filepath.Join(tmp, "model")
 	if err := modeldir.Write(t.modelDir, modeldir.Package{ModelJSON: modelJSON, Signature: runtime.Signature(),
 		XGBoostVersion: xgboostVersion, Now: time.Now()}); err != nil {
-		return nil, err
+		return err
 	}
-	if valid != nil {
-		if t.report, err = evaluateTrained(ctx, runtime, valid); err != nil {
-			return nil, err
+	if t.valid != nil {
+		if t.report, err = evaluateTrained(ctx, runtime, t.valid); err != nil {
+			return err
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // errText is an error's message without the internal detail of a coded
@@ -341,35 +374,46 @@ func logTraining(ctx context.Context, c *client.Client, o trainOptions, t *train
 		if err := run.logData(ctx, o.valid, "validation"); err != nil {
 			return err
 		}
-		if err := run.uploadDir(ctx, t.modelDir, "model"); err != nil {
-			return err
-		}
-		if t.report != nil {
-			raw, err := json.MarshalIndent(t.report, "", "  ")
-			if err != nil {
-				return err
-			}
-			if err := run.upload(ctx, "evaluation/report.md", t.report.Markdown()); err != nil {
-				return err
-			}
-			if err := run.upload(ctx, "evaluation/report.json", string(raw)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return t.publish(ctx, run)
 	}()
 	if err := run.finish(ctx, err); err != nil {
 		return run.ID(), "", err
 	}
 	if o.register != "" {
-		if _, err := c.CreateRegisteredModel(ctx, o.register, ""); err != nil && !client.IsAlreadyExists(err) {
+		if registered, err = registerRunModel(ctx, c, o.register, run.ID()); err != nil {
 			return run.ID(), "", err
 		}
-		v, err := c.CreateModelVersion(ctx, client.CreateModelVersionRequest{Name: o.register, Source: "runs:/" + run.ID() + "/model", RunID: run.ID()})
-		if err != nil {
-			return run.ID(), "", err
-		}
-		registered = fmt.Sprintf("models:/%s/%s", v.Name, v.Version)
 	}
 	return run.ID(), registered, nil
+}
+
+// publish uploads the model directory and the evaluation report to run.
+func (t *trained) publish(ctx context.Context, run *trackedRun) error {
+	if err := run.uploadDir(ctx, t.modelDir, "model"); err != nil {
+		return err
+	}
+	if t.report == nil {
+		return nil
+	}
+	raw, err := json.MarshalIndent(t.report, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := run.upload(ctx, "evaluation/report.md", t.report.Markdown()); err != nil {
+		return err
+	}
+	return run.upload(ctx, "evaluation/report.json", string(raw))
+}
+
+// registerRunModel registers the run's model/ as the next version of name,
+// creating the registered model if needed.
+func registerRunModel(ctx context.Context, c *client.Client, name, runID string) (string, error) {
+	if _, err := c.CreateRegisteredModel(ctx, name, ""); err != nil && !client.IsAlreadyExists(err) {
+		return "", err
+	}
+	v, err := c.CreateModelVersion(ctx, client.CreateModelVersionRequest{Name: name, Source: "runs:/" + runID + "/model", RunID: runID})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("models:/%s/%s", v.Name, v.Version), nil
 }
