@@ -67,13 +67,25 @@ func TestPredict(t *testing.T) {
 	check("predict --out", string(got))
 
 	cli(0, "data", "add", "patients", dir)
-	out, _ = cli(0, "predict", "--model", "models:/tumor/1", "--data", "data:patients@latest")
+	out, errOut := cli(0, "predict", "--model", "models:/tumor/1", "--data", "data:patients@latest", "--experiment", "scoring")
 	check("predict --data data:patients@latest", out)
+	i := strings.Index(errOut, "logged as run ")
+	if i < 0 {
+		t.Fatalf("predict --experiment did not say which run it logged: %s", errOut)
+	}
+	runID := strings.Fields(errOut[i+len("logged as run "):])[0]
+	root := mfArtifactPath(t, mfStr(mfDig(c.getRun(runID), "info.artifact_uri")))
+	if _, _, body := c.download(root + "/predictions.csv"); !strings.HasPrefix(body, "prediction\n0.56550") {
+		t.Fatalf("the scoring run's predictions.csv:\n%s", body)
+	}
+	if lin, _ := cli(0, "lineage", "data:patients@v1"); !strings.Contains(lin, "consumed by runs:/"+runID) {
+		t.Fatalf("lineage does not show the scoring run:\n%s", lin)
+	}
 
 	if err := os.WriteFile(filepath.Join(dir, "bad.csv"), []byte("radius,texture,perimeter,area\n17.99,10.38,122.8,1001\n20.57,n/a,big,1326\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut := cli(2, "predict", "--model", "models:/tumor/1", "--data", filepath.Join(dir, "bad.csv"))
+	_, errOut = cli(2, "predict", "--model", "models:/tumor/1", "--data", filepath.Join(dir, "bad.csv"))
 	if !strings.Contains(errOut, `column "perimeter", row 2: "big" is not a number`) {
 		t.Fatalf("text in a numeric column: %s", errOut)
 	}

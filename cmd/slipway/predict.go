@@ -21,7 +21,7 @@ import (
 )
 
 func newPredictCmd() *cobra.Command {
-	var modelRef, dataRef, outPath string
+	var modelRef, dataRef, outPath, experiment string
 	cmd := &cobra.Command{
 		Use:   "predict --model MODEL --data DATA [--out FILE]",
 		Short: "Score a CSV or Parquet file with a model, in Slipway's native runtime",
@@ -35,7 +35,11 @@ xgboost flavor, or an XGBoost model file (.json or .ubj).
 DATA is a CSV or Parquet file, or a data version (data:NAME@vN or
 data:NAME@latest) holding one. Columns are matched to the model's features
 by name; a missing column, or text where the model reads numbers, is an
-error naming the column and row.`,
+error naming the column and row.
+
+With --experiment, the scoring is also a run there (a batch-inference
+record): the model and data as params, a data version as its dataset input,
+the row count, and the predictions as predictions.csv.`,
 		Example: `  slipway predict --model models:/credit@production --data applicants.csv --out scores.csv
   slipway predict --model model.json --data data:credit@v3`,
 		Args: cobra.NoArgs,
@@ -57,7 +61,7 @@ error naming the column and row.`,
 			if err != nil {
 				return errs.Invalid("model %s: %v", modelRef, err)
 			}
-			dataPath, _, err := fetchData(ctx, c, dataRef, filepath.Join(tmp, "data"))
+			dataPath, resolved, err := fetchData(ctx, c, dataRef, filepath.Join(tmp, "data"))
 			if err != nil {
 				return err
 			}
@@ -74,6 +78,17 @@ error naming the column and row.`,
 			if err := m.Predict(x, preds); err != nil {
 				return err
 			}
+			var csvOut strings.Builder
+			if err := writePredictions(&csvOut, m.Signature().Outputs, preds, m.NumOutputs()); err != nil {
+				return err
+			}
+			if experiment != "" {
+				runID, err := logPredictions(ctx, c, experiment, modelRef, resolved, table.Rows, csvOut.String())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "logged as run %s in experiment %q\n", runID, experiment)
+			}
 			out := cmd.OutOrStdout()
 			if outPath != "" && outPath != "-" {
 				f, err := os.Create(outPath)
@@ -83,7 +98,7 @@ error naming the column and row.`,
 				defer f.Close()
 				out = f
 			}
-			if err := writePredictions(out, m.Signature().Outputs, preds, m.NumOutputs()); err != nil {
+			if _, err := io.WriteString(out, csvOut.String()); err != nil {
 				return err
 			}
 			if outPath != "" && outPath != "-" {
@@ -97,6 +112,7 @@ error naming the column and row.`,
 	f.StringVar(&modelRef, "model", "", "models:/NAME/VERSION, models:/NAME@ALIAS, a model directory or a model file")
 	f.StringVar(&dataRef, "data", "", "a CSV or Parquet file, or data:NAME@vN")
 	f.StringVarP(&outPath, "out", "o", "", "write predictions to this CSV file (default: standard output)")
+	f.StringVar(&experiment, "experiment", "", "also record the scoring as a run in this experiment")
 	return clientGroupFlags(cmd)
 }
 
@@ -127,6 +143,24 @@ func writePredictions(w io.Writer, outputs []models.Column, preds []float32, k i
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// logPredictions records a batch scoring as a run.
+func logPredictions(ctx context.Context, c *client.Client, experiment, modelRef, dataRef string, rows int, predictions string) (string, error) {
+	run, err := startRun(ctx, c, experiment, "", "predict")
+	if err != nil {
+		return "", err
+	}
+	err = func() error {
+		if err := run.logBatch(ctx, map[string]string{"model": modelRef, "data": dataRef}, map[string]float64{"rows": float64(rows)}, 0); err != nil {
+			return err
+		}
+		if err := run.logData(ctx, dataRef, "inference"); err != nil {
+			return err
+		}
+		return run.upload(ctx, "predictions.csv", predictions)
+	}()
+	return run.ID(), run.finish(ctx, err)
 }
 
 // fetchModel returns a local path for a model reference, downloading a
