@@ -315,3 +315,80 @@ func TestGetMetricHistoryBulk(t *testing.T) {
 		}
 	})
 }
+
+// EachMetricHistoryPoint reads ahead on another goroutine: it must give the
+// unpaged GetMetricHistory's points in order (NaN included), stop at fn's
+// error or a cancelled context, and give its connection back either way.
+func TestEachMetricHistoryPointStops(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newService(t, db)
+		run := must[tracking.Run](t)(s.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: "0"})).Info.RunID
+		var ms []tracking.Metric
+		for i := range 5000 { // several read-ahead batches
+			v := float64(i) / 3
+			if i%997 == 0 {
+				v = math.NaN()
+			}
+			ms = append(ms, tracking.Metric{Key: "k", Value: v, Timestamp: int64(i % 5), Step: int64(5000 - i)})
+			if len(ms) == 1000 {
+				if err := s.LogBatch(ctx, run, ms, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				ms = ms[:0]
+			}
+		}
+		all, _, err := s.GetMetricHistory(ctx, run, "k", 0, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []tracking.Metric
+		if err := s.EachMetricHistoryPoint(ctx, run, "k", func(m *tracking.Metric) error {
+			got = append(got, *m)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 5000 || len(all) != 5000 {
+			t.Fatalf("got %d and %d points, want 5000", len(got), len(all))
+		}
+		for i := range got {
+			g, w := got[i], all[i]
+			if g.Key != w.Key || g.Step != w.Step || g.Timestamp != w.Timestamp || math.Float64bits(g.Value) != math.Float64bits(w.Value) && !(math.IsNaN(g.Value) && math.IsNaN(w.Value)) {
+				t.Fatalf("point %d: %+v, want %+v", i, g, w)
+			}
+			if i > 0 && got[i-1].Step > g.Step {
+				t.Fatalf("point %d: step %d after %d", i, g.Step, got[i-1].Step)
+			}
+		}
+
+		stop := fmt.Errorf("stop")
+		for range 20 { // more than the reader pool holds, if connections leaked
+			n := 0
+			err := s.EachMetricHistoryPoint(ctx, run, "k", func(*tracking.Metric) error {
+				if n++; n == 1500 {
+					return stop
+				}
+				return nil
+			})
+			if err != stop || n != 1500 {
+				t.Fatalf("err %v after %d points, want %v after 1500", err, n, stop)
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			n = 0
+			err = s.EachMetricHistoryPoint(cctx, run, "k", func(*tracking.Metric) error {
+				if n++; n == 10 {
+					cancel()
+				}
+				return nil
+			})
+			cancel()
+			if err == nil && n == 5000 {
+				t.Fatalf("a cancelled read went on to the end")
+			}
+		}
+		if _, _, err := s.GetMetricHistory(ctx, run, "k", 10, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
