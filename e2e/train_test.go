@@ -7,13 +7,10 @@ import (
 	"testing"
 )
 
-// TestTrain trains on a data version with a text (categorical) column,
-// registers the model, scores with it, and follows its lineage back to the
-// data, all through the CLI, as a user would.
-func TestTrain(t *testing.T) {
-	s := Start(t)
-	c := mlflowOn(s, t)
-	cli := CLI(t, s)
+// addTumorData adds testdata/tumor.csv as version 1 of the dataset tumor
+// and returns the folder it was added from.
+func addTumorData(t *testing.T, cli func(int, ...string) (string, string)) string {
+	t.Helper()
 	dir := t.TempDir()
 	rows, err := os.ReadFile("testdata/tumor.csv")
 	if err != nil {
@@ -23,6 +20,17 @@ func TestTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	cli(0, "data", "add", "tumor", dir)
+	return dir
+}
+
+// TestTrain trains on a data version with a text (categorical) column,
+// registers the model, scores with it, and follows its lineage back to the
+// data, all through the CLI, as a user would.
+func TestTrain(t *testing.T) {
+	s := Start(t)
+	c := mlflowOn(s, t)
+	cli := CLI(t, s)
+	dir := addTumorData(t, cli)
 
 	out, _ := cli(0, "train", "--data", "data:tumor@latest", "--target", "benign", "--register", "tumor-gbdt",
 		"-p", "num_boost_round=25", "-p", "max_depth=3", "-p", "early_stopping_rounds=10", "--seed", "7")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,15 +12,7 @@ func TestTune(t *testing.T) {
 	s := Start(t)
 	c := mlflowOn(s, t)
 	cli := CLI(t, s)
-	dir := t.TempDir()
-	rows, err := os.ReadFile("testdata/tumor.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tumor.csv"), rows, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cli(0, "data", "add", "tumor", dir)
+	dir := addTumorData(t, cli)
 
 	out, _ := cli(0, "tune", "--data", "data:tumor@latest", "--target", "benign", "-s", "max_depth=1,3", "-s", "eta=0.1,0.3",
 		"-p", "num_boost_round=15", "--parallel", "2", "--seed", "3", "--register", "tumor-tuned")
