@@ -132,8 +132,12 @@ func runTrain(ctx context.Context, cmd *cobra.Command, c *client.Client, o train
 	}
 	out := cmd.OutOrStdout()
 	if o.asJSON {
+		metrics := map[string]float64{}
+		if t.report != nil {
+			metrics = t.report.Metrics()
+		}
 		return writeJSON(out, map[string]any{"run_id": runID, "registered": registered, "rounds": t.result.Rounds,
-			"best_iteration": t.result.BestIteration, "metrics": t.report.Metrics(), "params": t.params})
+			"best_iteration": t.result.BestIteration, "metrics": metrics, "params": t.params})
 	}
 	fmt.Fprintf(out, "trained %s (%s) on %d rows, %d features in %s\n", o.algo, t.model.Objective(), t.table.Data.Rows(),
 		t.table.Data.NumFeatures(), time.Since(start).Round(time.Millisecond))
