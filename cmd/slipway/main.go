@@ -60,7 +60,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServerCmd(), newVersionCmd(), newTokensCmd())
+	root.AddCommand(newServerCmd(), newVersionCmd(), newTokensCmd(), newPipelineCmd())
 	for _, c := range clientCommands() {
 		root.AddCommand(c)
 	}
