@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/slipwayml/slipway/client"
 	"github.com/slipwayml/slipway/internal/errs"
@@ -27,7 +28,7 @@ func clientCommands() []*cobra.Command {
 // (which overrides SLIPWAY_URL and MLFLOW_TRACKING_URI), flag errors coded as
 // invalid arguments, and a failing exit for a mistyped subcommand.
 func clientGroup(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
-	cmd.PersistentFlags().String("url", "", "Slipway server URL (default $SLIPWAY_URL, else $MLFLOW_TRACKING_URI, else "+client.DefaultURL+")")
+	urlFlag(cmd.PersistentFlags())
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return errs.Invalid("%v (see %s --help)", err, c.CommandPath())
 	})
@@ -47,6 +48,11 @@ func clientGroup(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
 	}
 	cmd.AddCommand(subs...)
 	return cmd
+}
+
+// urlFlag adds --url, which overrides SLIPWAY_URL and MLFLOW_TRACKING_URI.
+func urlFlag(f *pflag.FlagSet) {
+	f.String("url", "", "Slipway server URL (default $SLIPWAY_URL, else $MLFLOW_TRACKING_URI, else "+client.DefaultURL+")")
 }
 
 // remote wraps a command body that needs a client: it connects, and turns

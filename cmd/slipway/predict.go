@@ -119,7 +119,7 @@ the row count, and the predictions as predictions.csv.`,
 // clientGroupFlags gives a top-level client command the --url flag the
 // command groups have.
 func clientGroupFlags(cmd *cobra.Command) *cobra.Command {
-	cmd.Flags().String("url", "", "Slipway server URL (default $SLIPWAY_URL, else $MLFLOW_TRACKING_URI, else "+client.DefaultURL+")")
+	urlFlag(cmd.Flags())
 	return cmd
 }
 

@@ -205,7 +205,7 @@ func loadTrainingData(ctx context.Context, c *client.Client, o *trainOptions, tm
 			return nil, errs.Invalid("valid %s: %v", o.valid, err)
 		}
 		if d.valid, err = tt.Recode(vt, o.target); err != nil {
-			return nil, errs.Invalid("valid %s: %s", o.valid, errText(err))
+			return nil, errs.Invalid("valid %s: %s", o.valid, message(err))
 		}
 	case o.validShare > 0:
 		if d.train, d.valid, err = tt.Data.Split(o.validShare, o.seed); err != nil {
@@ -296,15 +296,6 @@ func (t *trained) pack(ctx context.Context, tmp string) error {
 		}
 	}
 	return nil
-}
-
-// errText is an error's message without the internal detail of a coded
-// error.
-func errText(err error) string {
-	if _, ok := err.(*errs.Error); ok {
-		return errs.Message(err)
-	}
-	return err.Error()
 }
 
 func setParams(params []string, set func(name, value string) error) error {

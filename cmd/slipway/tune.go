@@ -60,7 +60,7 @@ Parameters given with -p are fixed for every trial.`,
 				}
 				parsed, err := tuning.ParseConfig(raw)
 				if err != nil {
-					return errs.Invalid("--config %s: %s", configPath, errText(err))
+					return errs.Invalid("--config %s: %s", configPath, message(err))
 				}
 				conf = *parsed
 			}
