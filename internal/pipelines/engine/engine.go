@@ -32,8 +32,14 @@ const (
 	StatusCached    Status = "cached"
 	StatusFailed    Status = "failed"
 	StatusSkipped   Status = "skipped"
+	StatusReused    Status = "reused" // succeeded in the run being resumed
 	StatusCancelled Status = "cancelled"
 )
+
+// OK says whether a step ended with its outputs in place.
+func (s Status) OK() bool {
+	return s == StatusSucceeded || s == StatusCached || s == StatusReused
+}
 
 // Resolver makes data and model inputs (data:NAME@vN, models:/NAME@alias)
 // available locally. The digest may be empty, and is then computed from
@@ -59,6 +65,18 @@ type Options struct {
 	// Logs, when set, receives each step's combined output as well as its
 	// log file. Writers may be called from several steps at once.
 	Logs func(step string) io.Writer
+	// StepEnv, when set, is called just before a step's command runs (not
+	// on a cache hit) and adds variables to its environment. They are not
+	// part of the cache key: they say where to report (a tracking run),
+	// not what to compute. An error fails the step.
+	StepEnv func(ctx context.Context, step string, d Decision) (map[string]string, error)
+	// StepDone, when set, is called once for every step as it ends,
+	// skipped and reused ones included, one call at a time.
+	StepDone func(*StepResult)
+	// Completed holds the results of steps that succeeded in an earlier
+	// run of this pipeline (a resume). Such a step is not run again while
+	// its outputs in the project still have the recorded digests.
+	Completed map[string]*StepResult
 }
 
 // OutputResult is where a step's output is and what it holds.
@@ -107,6 +125,8 @@ func (r *RunResult) Explain() string {
 		switch s.Status {
 		case StatusCached:
 			fmt.Fprintf(&b, "%s: cache hit (key %.12s)\n", s.Name, s.Decision.Key)
+		case StatusReused:
+			fmt.Fprintf(&b, "%s: reused: %s\n", s.Name, s.Decision.Reason)
 		case StatusSkipped, StatusCancelled:
 			fmt.Fprintf(&b, "%s: %s: %s\n", s.Name, s.Status, s.Error)
 		case StatusFailed:
@@ -183,7 +203,7 @@ func (e *Engine) Run(ctx context.Context, p *spec.Pipeline, opts Options) (*RunR
 				switch {
 				case r == nil:
 					ready = false
-				case r.Status == StatusSucceeded || r.Status == StatusCached:
+				case r.Status.OK():
 					deps[d] = r
 				default:
 					blocked = d
@@ -193,9 +213,16 @@ func (e *Engine) Run(ctx context.Context, p *spec.Pipeline, opts Options) (*RunR
 				started[st.Name] = true
 				results[st.Name] = &StepResult{Name: st.Name, Status: StatusSkipped,
 					Error: fmt.Sprintf("dependency %s %s", blocked, results[blocked].Status)}
+				stepDone(opts, results[st.Name])
 				continue
 			}
 			if !ready {
+				continue
+			}
+			if r := reuse(st, opts); r != nil {
+				started[st.Name] = true
+				results[st.Name] = r
+				stepDone(opts, r)
 				continue
 			}
 			started[st.Name] = true
@@ -208,6 +235,7 @@ func (e *Engine) Run(ctx context.Context, p *spec.Pipeline, opts Options) (*RunR
 		r := <-done
 		running--
 		results[r.Name] = r
+		stepDone(opts, r)
 		if r.Status == StatusFailed || r.Status == StatusCancelled {
 			stop = true
 		}
@@ -222,6 +250,7 @@ func (e *Engine) Run(ctx context.Context, p *spec.Pipeline, opts Options) (*RunR
 			if ctx.Err() != nil {
 				r.Status, r.Error = StatusCancelled, "not started: the run was cancelled"
 			}
+			stepDone(opts, r)
 		}
 		run.Steps = append(run.Steps, r)
 		switch r.Status {
@@ -242,6 +271,35 @@ func (e *Engine) Run(ctx context.Context, p *spec.Pipeline, opts Options) (*RunR
 		firstErr = fmt.Errorf("pipeline %s cancelled: %w", p.Name, context.Cause(ctx))
 	}
 	return run, firstErr
+}
+
+func stepDone(opts Options, r *StepResult) {
+	if opts.StepDone != nil {
+		opts.StepDone(r)
+	}
+}
+
+// reuse returns the result a resumed step keeps, or nil when the step must
+// run: it did not succeed before, or an output changed since.
+func reuse(st *spec.Step, opts Options) *StepResult {
+	prev := opts.Completed[st.Name]
+	if prev == nil || !prev.Status.OK() {
+		return nil
+	}
+	for _, o := range st.Outputs {
+		rec, ok := prev.Outputs[o.Name]
+		if !ok {
+			return nil
+		}
+		dg, err := pathDigest(filepath.Join(opts.ProjectDir, filepath.FromSlash(o.Path)))
+		if err != nil || dg != rec.Digest {
+			return nil
+		}
+	}
+	r := *prev
+	r.Status, r.Attempts, r.Duration = StatusReused, 0, 0
+	r.Decision.Hit, r.Decision.Reason = true, "succeeded in the run being resumed; outputs unchanged"
+	return &r
 }
 
 // stepRun carries one step through resolve, decide, run and store.
@@ -441,7 +499,7 @@ func (sr *stepRun) decide(ctx context.Context, comp *Components) error {
 		d.Reason = "no previous run"
 	case len(d.Changed) > 0:
 		d.Reason = changedReason(d.Changed)
-	case prev.Status != StatusSucceeded && prev.Status != StatusCached:
+	case !prev.Status.OK():
 		d.Reason = "previous run " + string(prev.Status)
 	default:
 		d.Reason = "no cache entry for this key"
@@ -485,6 +543,18 @@ func (sr *stepRun) execute(ctx context.Context, cmd *spec.Rendered) error {
 		}
 	}
 
+	env := cmd.Env
+	if sr.opts.StepEnv != nil {
+		extra, err := sr.opts.StepEnv(ctx, st.Name, sr.res.Decision)
+		if err != nil {
+			return sr.fail("preparing its environment: %v", err)
+		}
+		env = maps.Clone(cmd.Env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		maps.Copy(env, extra)
+	}
 	var lastErr error
 	for attempt := 1; attempt <= st.Retries.Max+1; attempt++ {
 		if attempt > 1 {
@@ -509,7 +579,7 @@ func (sr *stepRun) execute(ctx context.Context, cmd *spec.Rendered) error {
 				return sr.fail("output %s: creating the parent of %s: %v", o.Name, o.Path, err)
 			}
 		}
-		task := Task{Step: st.Name, Argv: cmd.Argv, Shell: cmd.Shell, Env: cmd.Env,
+		task := Task{Step: st.Name, Argv: cmd.Argv, Shell: cmd.Shell, Env: env,
 			WorkDir: proj, Stdout: out, Stderr: out, Timeout: st.Timeout}
 		res, err := sr.exec.Run(ctx, task)
 		sr.res.ExitCode = res.ExitCode
