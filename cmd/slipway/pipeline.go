@@ -15,10 +15,10 @@ func newPipelineCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "pipeline",
 		Aliases: []string{"pipelines"},
-		Short:   "Validate pipeline specs (running them comes next)",
+		Short:   "Validate and run pipelines, and follow, cancel and resume their runs",
 	}
-	cmd.AddCommand(newPipelineValidateCmd())
-	return cmd
+	return clientGroup(cmd, newPipelineValidateCmd(), newPipelineRunCmd(), newPipelineListCmd(), newPipelineShowCmd(),
+		newPipelineLogsCmd(), newPipelineCancelCmd(), newPipelineResumeCmd())
 }
 
 func newPipelineValidateCmd() *cobra.Command {

@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/lineage"
+	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	Audit *audit.Log
 	// Lineage serves the provenance graph on the native API; nil leaves it out.
 	Lineage *lineage.Service
+	// Pipelines serves pipelines and their runs on the native API; nil
+	// leaves them out.
+	Pipelines *runs.Service
 	// RequireAuth makes every route but health checks demand a token.
 	RequireAuth  bool
 	MaxBodyBytes int64
@@ -61,7 +65,8 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	h := &mlflow.Handler{Tracking: cfg.Tracking, Artifacts: cfg.Artifacts, Registry: cfg.Models, Log: cfg.Log, MaxBodyBytes: cfg.MaxBodyBytes}
 	h.Register(mux)
-	(&v1.Handler{Datasets: cfg.Datasets, Models: cfg.Models, Audit: cfg.Audit, Lineage: cfg.Lineage, Log: cfg.Log}).Register(mux)
+	(&v1.Handler{Datasets: cfg.Datasets, Models: cfg.Models, Audit: cfg.Audit, Lineage: cfg.Lineage,
+		Pipelines: cfg.Pipelines, Log: cfg.Log}).Register(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("OK"))
@@ -136,7 +141,8 @@ var readOnlyPosts = []string{"runs/search", "experiments/search", "experiments/s
 // requiredRole is the least role a request needs: viewers read (the audit
 // log included: it holds what viewers can read anyway, plus who changed
 // it), editors write, approvers approve, and only admins change a
-// promotion policy, since whoever can edit it can lift any gate. Matching
+// promotion policy, since whoever can edit it can lift any gate, or a
+// pipeline, whose commands run on the server's machine. Matching
 // on the path's end can only ask for more than a route needs, never less.
 func requiredRole(r *http.Request) string {
 	if strings.HasPrefix(r.URL.Path, v1.Prefix+"models/") {
@@ -146,6 +152,12 @@ func requiredRole(r *http.Request) string {
 		case strings.HasSuffix(r.URL.Path, "/approvals") && r.Method == http.MethodPost:
 			return auth.RoleApprover
 		}
+	}
+	// A pipeline's steps run as the server's user on its machine: only an
+	// admin may register, replace or delete one. Editors run them.
+	if strings.HasPrefix(r.URL.Path, v1.Prefix+"pipelines/") && strings.Count(r.URL.Path, "/") == 4 &&
+		(r.Method == http.MethodPut || r.Method == http.MethodDelete) {
+		return auth.RoleAdmin
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/lineage"
+	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking"
@@ -43,6 +46,7 @@ type App struct {
 	Datasets  *datasets.Service
 	Audit     *audit.Log
 	Lineage   *lineage.Service
+	Pipelines *runs.Service
 }
 
 // Open opens the stores named by cfg and applies migrations.
@@ -75,7 +79,22 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	app := &App{DB: db, Artifacts: artifacts, Tracking: tr, Registry: registry.New(db, artifacts, tr), Auth: auth.New(db),
 		Datasets: datasets.New(db, artifacts), Audit: audit.New(db)}
 	app.Lineage = lineage.New(db, tr, app.Registry, app.Datasets)
+	app.Pipelines = runs.New(db, artifacts, tr, app.Datasets, app.Registry, pipelineDir(cfg))
 	return app, nil
+}
+
+// pipelineDir is the local folder for pipeline run logs and fetched
+// inputs: under the data dir, or the temp dir when the database and the
+// artifacts are both elsewhere.
+func pipelineDir(cfg Config) string {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return filepath.Join(dir, "pipelines")
 }
 
 // Close closes the stores, after pending writes have committed.
@@ -129,6 +148,19 @@ func optimizeDB(ctx context.Context, db *store.DB, log *slog.Logger) {
 	}
 }
 
+// selfURL is how processes on this machine (pipeline steps) reach the
+// server: a wildcard bind address is reached through loopback.
+func selfURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // NewLogger builds the server's structured logger.
 func NewLogger(w io.Writer, cfg Config) *slog.Logger {
 	var level slog.Level
@@ -161,6 +193,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		Datasets:     app.Datasets,
 		Audit:        app.Audit,
 		Lineage:      app.Lineage,
+		Pipelines:    app.Pipelines,
 		RequireAuth:  cfg.RequireAuth(),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Log:          log,
@@ -216,6 +249,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 	go func() {
 		defer workers.Done()
 		recoverPending(bg, app.Registry, log)
+	}()
+	app.Pipelines.Log = log
+	app.Pipelines.TrackingURL = selfURL(ln.Addr())
+	if cfg.RequireAuth() {
+		app.Pipelines.Auth = app.Auth
+	}
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		app.Pipelines.Work(bg)
 	}()
 
 	errc := make(chan error, 1)

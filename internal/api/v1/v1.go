@@ -1,6 +1,6 @@
 // Package v1 serves Slipway's native API under /api/v1: what MLflow's API
-// has no words for (data versions today; lineage, pipelines and the rest
-// later). Errors are one envelope for the whole API,
+// has no words for (data versions, lineage, governance, pipelines). Errors
+// are one envelope for the whole API,
 // {"error":{"code":"invalid_argument","message":"..."}}, with the code from
 // internal/errs and a message that names the field and the rule.
 package v1
@@ -19,6 +19,7 @@ import (
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/lineage"
+	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/registry"
 )
 
@@ -38,7 +39,10 @@ type Handler struct {
 	Audit  *audit.Log
 	// Lineage serves the provenance graph; nil leaves it out.
 	Lineage *lineage.Service
-	Log     *slog.Logger
+	// Pipelines serves registered pipelines and their runs; nil leaves
+	// them out.
+	Pipelines *runs.Service
+	Log       *slog.Logger
 }
 
 // Register adds the native API's routes to mux.
@@ -52,6 +56,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	h.registerGovernance(mux)
 	if h.Lineage != nil {
 		mux.HandleFunc("GET /api/v1/lineage/{kind}/{id...}", h.lineage)
+	}
+	if h.Pipelines != nil {
+		h.registerPipelines(mux)
 	}
 	// Anything else under the prefix gets the native envelope, not the
 	// MLflow one or a plain-text 404.
