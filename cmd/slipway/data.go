@@ -35,7 +35,7 @@ func newDataCmd() *cobra.Command {
 (SHA-256), whatever version or dataset names them; CSV and Parquet files
 get a schema and a statistical profile, the baseline for drift checks.
 A dataset version is named NAME@vN (NAME or NAME@latest for the newest).`,
-	}, newDataAddCmd(), newDataListCmd(), newDataShowCmd(), newDataGetCmd(), newDataDiffCmd())
+	}, newDataAddCmd(), newDataListCmd(), newDataShowCmd(), newDataGetCmd(), newDataDiffCmd(), newDataValidateCmd())
 }
 
 func newDataAddCmd() *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,11 +22,11 @@ import (
 
 func newEvaluateCmd() *cobra.Command {
 	var (
-		modelRef, dataRef, target, experiment, runName, importanceMetric string
-		slices                                                           []string
-		threshold                                                        float64
-		repeats                                                          int
-		noTrack, asJSON                                                  bool
+		modelRef, dataRef, target, experiment, runName, importanceMetric, metricsOut string
+		slices                                                                       []string
+		threshold                                                                    float64
+		repeats                                                                      int
+		noTrack, asJSON                                                              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "evaluate --model MODEL --data DATA --target COLUMN",
@@ -40,11 +41,18 @@ The evaluation is a run in --experiment (created if needed): the metrics are
 logged as run metrics, the report as evaluation/report.md and
 evaluation/report.json, and a data version given as DATA as the run's
 dataset input, so lineage links the evaluation to its data. --no-track only
-prints the report.
+prints the report. In a pipeline step (MLFLOW_RUN_ID set), the evaluation is
+logged into that run instead, --experiment is ignored, and the run is left
+for the runner to end.
+
+--metrics-out FILE also writes the metrics as one flat JSON object of name
+to number ("auc", "log_loss", ..., "slice.<column>.<value>.<metric>"), the
+form of a pipeline step's metrics output.
 
 MODEL and DATA are as for slipway predict.`,
 		Example: `  slipway evaluate --model models:/credit/3 --data data:credit-holdout@latest --target default --slice region
-  slipway evaluate --model model.json --data test.csv --target price --no-track`,
+  slipway evaluate --model model.json --data test.csv --target price --no-track
+  slipway evaluate --model model --data data:credit-holdout@v2 --target default --metrics-out metrics.json`,
 		Args: cobra.NoArgs,
 		RunE: remote(func(ctx context.Context, cmd *cobra.Command, args []string, c *client.Client) error {
 			if modelRef == "" || dataRef == "" || target == "" {
@@ -71,9 +79,14 @@ MODEL and DATA are as for slipway predict.`,
 			if err != nil {
 				return err
 			}
-			var runID string
+			if metricsOut != "" {
+				if err := writeMetricsFile("--metrics-out", metricsOut, report.Metrics()); err != nil {
+					return err
+				}
+			}
+			var run *trackedRun
 			if !noTrack {
-				if runID, err = logEvaluation(ctx, c, experiment, runName, modelRef, dataRef, target, report, md, raw); err != nil {
+				if run, err = logEvaluation(ctx, c, experiment, runName, modelRef, dataRef, target, report, md, raw); err != nil {
 					return err
 				}
 			}
@@ -83,23 +96,24 @@ MODEL and DATA are as for slipway predict.`,
 				return err
 			}
 			fmt.Fprintf(out, "# Evaluation of %s on %s (target %s)\n\n%s", modelRef, dataRef, target, md)
-			if runID != "" {
-				fmt.Fprintf(out, "\nlogged as run %s in experiment %q\n", runID, experiment)
+			if run != nil {
+				fmt.Fprintf(out, "\nlogged as run %s\n", run)
 			}
 			return nil
 		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelRef, "model", "", "models:/NAME/VERSION, models:/NAME@ALIAS, a model directory or a model file")
-	f.StringVar(&dataRef, "data", "", "a labelled CSV or Parquet file, or data:NAME@vN")
+	f.StringVar(&dataRef, "data", "", "a labelled CSV or Parquet file (or a directory holding one), or data:NAME@vN")
 	f.StringVar(&target, "target", "", "the column holding the true labels or values")
 	f.StringArrayVar(&slices, "slice", nil, "a categorical column to report the metrics per value of (repeatable)")
 	f.Float64Var(&threshold, "threshold", evaluation.DefaultThreshold, "probability from which a row is predicted positive (binary classifiers)")
 	f.IntVar(&repeats, "permutation-repeats", evaluation.DefaultRepeats, "shuffles per feature for permutation importance; 0 skips it")
 	f.StringVar(&importanceMetric, "importance-metric", "", "metric permutation importance measures (default: auc, accuracy or rmse by task)")
-	f.StringVar(&experiment, "experiment", "evaluation", "experiment to log the run to")
-	f.StringVar(&runName, "run-name", "", "name of the run (default: generated)")
+	f.StringVar(&experiment, "experiment", "evaluation", "experiment to log the run to (ignored when MLFLOW_RUN_ID names the run)")
+	f.StringVar(&runName, "run-name", "", "name of the run (default: generated; ignored when MLFLOW_RUN_ID names the run)")
 	f.BoolVar(&noTrack, "no-track", false, "print the report without logging a run")
+	f.StringVar(&metricsOut, "metrics-out", "", "also write the metrics to this file as a flat JSON object of name to number")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return clientGroupFlags(cmd)
 }
@@ -112,21 +126,37 @@ type evaluationInput struct {
 }
 
 func prepareEvaluation(ctx context.Context, c *client.Client, modelRef, dataRef, target string, sliceCols []string, tmp string) (*evaluationInput, error) {
-	modelPath, err := fetchModel(ctx, c, modelRef, filepath.Join(tmp, "model"))
+	table, err := readTable(ctx, c, dataRef, filepath.Join(tmp, "data"))
 	if err != nil {
 		return nil, err
 	}
-	opened, err := modeldir.Open(modelPath)
-	if err != nil {
-		return nil, errs.Invalid("model %s: %v", modelRef, err)
-	}
-	dataPath, _, err := fetchData(ctx, c, dataRef, filepath.Join(tmp, "data"))
+	return evaluationOn(ctx, c, modelRef, dataRef, table, target, sliceCols, filepath.Join(tmp, "model"))
+}
+
+// readTable reads a data argument (a file, a directory holding one, or a
+// data version) as a table.
+func readTable(ctx context.Context, c *client.Client, dataRef, dir string) (*tabular.Table, error) {
+	dataPath, _, err := fetchData(ctx, c, dataRef, dir)
 	if err != nil {
 		return nil, err
 	}
 	table, err := tabular.ReadFile(dataPath)
 	if err != nil {
 		return nil, errs.Invalid("data %s: %v", dataRef, err)
+	}
+	return table, nil
+}
+
+// evaluationOn scores table with a model, downloading a registered one
+// into modelDir, and pairs the predictions with the target's labels.
+func evaluationOn(ctx context.Context, c *client.Client, modelRef, dataRef string, table *tabular.Table, target string, sliceCols []string, modelDir string) (*evaluationInput, error) {
+	modelPath, err := fetchModel(ctx, c, modelRef, modelDir)
+	if err != nil {
+		return nil, err
+	}
+	opened, err := modeldir.Open(modelPath)
+	if err != nil {
+		return nil, errs.Invalid("model %s: %v", modelRef, err)
 	}
 	labels, err := labelColumn(table, target)
 	if err != nil {
@@ -244,10 +274,10 @@ func sliceColumn(c *tabular.Column) evaluation.Column {
 }
 
 func logEvaluation(ctx context.Context, c *client.Client, experiment, runName, modelRef, dataRef, target string,
-	report *evaluation.Report, md string, raw []byte) (string, error) {
+	report *evaluation.Report, md string, raw []byte) (*trackedRun, error) {
 	run, err := startRun(ctx, c, experiment, runName, "evaluate")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	err = func() error {
 		params := map[string]string{"model": modelRef, "data": dataRef, "target": target, "task": string(report.Task),
@@ -263,5 +293,19 @@ func logEvaluation(ctx context.Context, c *client.Client, experiment, runName, m
 		}
 		return run.upload(ctx, "evaluation/report.json", string(raw))
 	}()
-	return run.ID(), run.finish(ctx, err)
+	return run, run.finish(ctx, err)
+}
+
+// writeMetricsFile writes metrics as a flat JSON object of name to
+// number, a pipeline step's metrics output. NaN and infinities, which
+// JSON cannot hold, are left out (reports already leave out undefined
+// metrics).
+func writeMetricsFile(flag, path string, metrics map[string]float64) error {
+	clean := make(map[string]float64, len(metrics))
+	for k, v := range metrics {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			clean[k] = v
+		}
+	}
+	return writeJSONFile(flag, path, clean)
 }

@@ -234,18 +234,25 @@ func newModelsPromoteCmd() *cobra.Command {
 		archiveExisting bool
 		dryRun          bool
 		asJSON          bool
+		versionFile     string
 	)
 	cmd := &cobra.Command{
-		Use:   "promote NAME VERSION --to ALIAS",
+		Use:   "promote NAME (VERSION | --version-file FILE) --to ALIAS",
 		Short: "Point an alias (or move a stage) to a model version, if its promotion policy allows",
 		Long: `Check a version against the gates of its model's promotion policy for the
 alias (or stage), print each gate and whether it is met, and promote the
 version when all are. Exits 2 without changing anything when a gate is not
-met. The server checks the gates again, atomically with the promotion.`,
+met. The server checks the gates again, atomically with the promotion.
+
+--version-file FILE takes the version from the JSON that
+'slipway models register --out FILE' writes ({"name", "version", ...}),
+so that a pipeline step can promote what an earlier step registered; its
+name must be NAME.`,
 		Example: `  slipway models promote credit 4 --to production
   slipway models promote credit 4 --to production --dry-run
-  slipway models promote credit 4 --stage Production --archive-existing`,
-		Args: cobra.ExactArgs(2),
+  slipway models promote credit 4 --stage Production --archive-existing
+  slipway models promote credit --version-file registered.json --to champion`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: remote(func(ctx context.Context, cmd *cobra.Command, args []string, c *client.Client) error {
 			t, err := to.target()
 			if err != nil {
@@ -254,7 +261,10 @@ met. The server checks the gates again, atomically with the promotion.`,
 			if archiveExisting && t.Stage == "" {
 				return errs.Invalid("--archive-existing applies to --stage only")
 			}
-			name, version := args[0], args[1]
+			name, version, err := promotedVersion(args, versionFile)
+			if err != nil {
+				return err
+			}
 			e, err := c.EvaluateGates(ctx, name, version, t)
 			if err != nil {
 				return err
@@ -301,7 +311,30 @@ met. The server checks the gates again, atomically with the promotion.`,
 	f.BoolVar(&archiveExisting, "archive-existing", false, "with --stage, move the stage's other versions to Archived")
 	f.BoolVar(&dryRun, "dry-run", false, "only show the gates; change nothing")
 	f.BoolVar(&asJSON, "json", false, `print {"evaluation": ..., "promoted": true|false}`)
+	f.StringVar(&versionFile, "version-file", "", "take the version from this JSON file, as 'slipway models register --out' writes it, instead of VERSION")
 	return cmd
+}
+
+// promotedVersion reads the version to promote from the arguments or from
+// --version-file.
+func promotedVersion(args []string, versionFile string) (name, version string, err error) {
+	name = args[0]
+	switch {
+	case len(args) == 2 && versionFile != "":
+		return "", "", errs.Invalid("give VERSION or --version-file, not both")
+	case len(args) == 2:
+		return name, args[1], nil
+	case versionFile == "":
+		return "", "", errs.Invalid("VERSION (or --version-file FILE) is required; usage: slipway models promote NAME VERSION --to ALIAS")
+	}
+	rv, err := readVersionFile(versionFile)
+	if err != nil {
+		return "", "", err
+	}
+	if rv.Name != name {
+		return "", "", errs.Invalid("--version-file %s registers model %q, not %q", versionFile, rv.Name, name)
+	}
+	return name, strconv.FormatInt(rv.Version, 10), nil
 }
 
 func printGates(out io.Writer, name, version string, e *client.GateEvaluation) {

@@ -16,9 +16,9 @@ func newModelsCmd() *cobra.Command {
 	return clientGroup(&cobra.Command{
 		Use:     "models",
 		Aliases: []string{"model"},
-		Short:   "List, show, verify and promote registered models on a Slipway server",
+		Short:   "Register, list, show, verify, gate and promote registered models on a Slipway server",
 	}, newModelsListCmd(), newModelsShowCmd(), newModelsVersionsCmd(), newModelsVerifyCmd(),
-		newModelsPolicyCmd(), newModelsApproveCmd(), newModelsPromoteCmd())
+		newModelsPolicyCmd(), newModelsApproveCmd(), newModelsPromoteCmd(), newModelsRegisterCmd(), newModelsGateCmd())
 }
 
 // nameFilter quotes s for a registry filter, doubling single quotes.

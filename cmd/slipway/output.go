@@ -6,11 +6,14 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/slipwayml/slipway/internal/errs"
 )
 
 // writeJSON prints v indented, for people and for jq alike; HTML escaping
@@ -20,6 +23,41 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// writeJSONFile writes v as indented JSON to path, a file a command was
+// asked to write with flag, creating its folder if needed (a pipeline
+// step's output may sit in a folder nothing created yet). The file is
+// written whole to a temporary name and renamed into place, so a reader
+// never sees half of it.
+func writeJSONFile(flag, path string, v any) error {
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, v); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errs.Invalid("%s %s: %v", flag, path, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".slipway-*.json")
+	if err != nil {
+		return errs.Invalid("%s %s: %v", flag, path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(buf.Bytes())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return errs.Invalid("%s %s: %v", flag, path, err)
+	}
+	return nil
 }
 
 // table aligns tab-separated rows into columns.

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayml/slipway/client"
+	"github.com/slipwayml/slipway/internal/datasets/profile"
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/models"
 	"github.com/slipwayml/slipway/internal/models/modeldir"
@@ -32,14 +33,17 @@ MODEL is a registered version (models:/NAME/VERSION or models:/NAME@ALIAS,
 downloaded from the server and verified), an MLflow model directory with an
 xgboost flavor, or an XGBoost model file (.json or .ubj).
 
-DATA is a CSV or Parquet file, or a data version (data:NAME@vN or
-data:NAME@latest) holding one. Columns are matched to the model's features
+DATA is a CSV or Parquet file, a directory holding exactly one (as a
+pipeline step receives its data inputs), or a data version (data:NAME@vN
+or data:NAME@latest) holding one. Columns are matched to the model's features
 by name; a missing column, or text where the model reads numbers, is an
 error naming the column and row.
 
 With --experiment, the scoring is also a run there (a batch-inference
 record): the model and data as params, a data version as its dataset input,
-the row count, and the predictions as predictions.csv.`,
+the row count, and the predictions as predictions.csv. In a pipeline step
+(MLFLOW_RUN_ID set), --experiment logs that record into the step's run
+instead.`,
 		Example: `  slipway predict --model models:/credit@production --data applicants.csv --out scores.csv
   slipway predict --model model.json --data data:credit@v3`,
 		Args: cobra.NoArgs,
@@ -83,11 +87,11 @@ the row count, and the predictions as predictions.csv.`,
 				return err
 			}
 			if experiment != "" {
-				runID, err := logPredictions(ctx, c, experiment, modelRef, resolved, table.Rows, csvOut.String())
+				run, err := logPredictions(ctx, c, experiment, modelRef, resolved, table.Rows, csvOut.String())
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "logged as run %s in experiment %q\n", runID, experiment)
+				fmt.Fprintf(cmd.ErrOrStderr(), "logged as run %s\n", run)
 			}
 			out := cmd.OutOrStdout()
 			if outPath != "" && outPath != "-" {
@@ -110,7 +114,7 @@ the row count, and the predictions as predictions.csv.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&modelRef, "model", "", "models:/NAME/VERSION, models:/NAME@ALIAS, a model directory or a model file")
-	f.StringVar(&dataRef, "data", "", "a CSV or Parquet file, or data:NAME@vN")
+	f.StringVar(&dataRef, "data", "", "a CSV or Parquet file (or a directory holding one), or data:NAME@vN")
 	f.StringVarP(&outPath, "out", "o", "", "write predictions to this CSV file (default: standard output)")
 	f.StringVar(&experiment, "experiment", "", "also record the scoring as a run in this experiment")
 	return clientGroupFlags(cmd)
@@ -146,10 +150,10 @@ func writePredictions(w io.Writer, outputs []models.Column, preds []float32, k i
 }
 
 // logPredictions records a batch scoring as a run.
-func logPredictions(ctx context.Context, c *client.Client, experiment, modelRef, dataRef string, rows int, predictions string) (string, error) {
+func logPredictions(ctx context.Context, c *client.Client, experiment, modelRef, dataRef string, rows int, predictions string) (*trackedRun, error) {
 	run, err := startRun(ctx, c, experiment, "", "predict")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	err = func() error {
 		if err := run.logBatch(ctx, map[string]string{"model": modelRef, "data": dataRef}, map[string]float64{"rows": float64(rows)}, 0); err != nil {
@@ -160,7 +164,7 @@ func logPredictions(ctx context.Context, c *client.Client, experiment, modelRef,
 		}
 		return run.upload(ctx, "predictions.csv", predictions)
 	}()
-	return run.ID(), run.finish(ctx, err)
+	return run, run.finish(ctx, err)
 }
 
 // fetchModel returns a local path for a model reference, downloading a
@@ -201,13 +205,32 @@ func fetchModel(ctx context.Context, c *client.Client, ref, dir string) (string,
 
 // fetchData returns a local path for a data reference, downloading the one
 // tabular file of a data version into dir, and the reference with the
-// version resolved (data:NAME@vN for data:NAME@latest).
+// version resolved (data:NAME@vN for data:NAME@latest). A local directory
+// stands for the one CSV or Parquet file below it: a pipeline's runner
+// hands a step its data inputs as directories.
 func fetchData(ctx context.Context, c *client.Client, ref, dir string) (path, resolved string, err error) {
 	if !strings.HasPrefix(ref, "data:") {
-		if _, err := os.Stat(ref); err != nil {
+		fi, err := os.Stat(ref)
+		if err != nil {
 			return "", "", errs.Invalid("--data %s: %v", ref, err)
 		}
-		return ref, ref, nil
+		if !fi.IsDir() {
+			return ref, ref, nil
+		}
+		var tables []string
+		err = filepath.WalkDir(ref, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && profile.Format(p) != "" {
+				tables = append(tables, p)
+			}
+			return err
+		})
+		if err != nil {
+			return "", "", errs.Invalid("--data %s: %v", ref, err)
+		}
+		if len(tables) != 1 {
+			return "", "", errs.Invalid("--data %s: the directory holds %d CSV or Parquet files; name a directory with exactly one, or the file", ref, len(tables))
+		}
+		return tables[0], ref, nil
 	}
 	name, n, err := parseDataRef(strings.TrimPrefix(ref, "data:"))
 	if err != nil {

@@ -9,7 +9,13 @@ import (
 	"time"
 
 	"github.com/slipwayml/slipway/client"
+	"github.com/slipwayml/slipway/internal/errs"
 )
+
+// stepRunEnv names the run a pipeline step logs into. The pipeline runner
+// creates one run per step (a child of the pipeline's run) and sets it,
+// as MLflow's own tools read it, before it starts the step's command.
+const stepRunEnv = "MLFLOW_RUN_ID"
 
 // trackedRun is a run that a Slipway command (evaluate, train, tune) logs
 // what it does to, so that its results are in the tracking server like
@@ -17,11 +23,21 @@ import (
 type trackedRun struct {
 	c   *client.Client
 	run *client.Run
+	// experiment is the experiment's name when the command started the run.
+	experiment string
+	// external is set for a run someone else started and will end: the
+	// pipeline step's run named by MLFLOW_RUN_ID.
+	external bool
 }
 
 // startRun starts a run in the named experiment, creating the experiment
-// if it does not exist.
+// if it does not exist. When MLFLOW_RUN_ID is set, the command runs as a
+// pipeline step: it logs into that run instead, whatever the experiment,
+// and finish leaves the run for the runner to end.
 func startRun(ctx context.Context, c *client.Client, experiment, runName, command string) (*trackedRun, error) {
+	if r, err := stepRun(ctx, c); r != nil || err != nil {
+		return r, err
+	}
 	exp, err := c.GetExperimentByName(ctx, experiment)
 	var id string
 	switch {
@@ -46,7 +62,37 @@ func startRun(ctx context.Context, c *client.Client, experiment, runName, comman
 	if err != nil {
 		return nil, err
 	}
-	return &trackedRun{c: c, run: run}, nil
+	return &trackedRun{c: c, run: run, experiment: experiment}, nil
+}
+
+// stepRun returns the run MLFLOW_RUN_ID names, or nil when it is not set.
+// A run the server does not have, or a deleted one, is an error: logging
+// elsewhere would lose the step's results from its pipeline run.
+func stepRun(ctx context.Context, c *client.Client) (*trackedRun, error) {
+	id := strings.TrimSpace(os.Getenv(stepRunEnv))
+	if id == "" {
+		return nil, nil
+	}
+	run, err := c.GetRun(ctx, id)
+	switch {
+	case client.IsNotFound(err):
+		return nil, errs.NotFoundf("%s=%s: the server at %s has no such run; unset %s to log to a new run in --experiment", stepRunEnv, id, c.URL(), stepRunEnv)
+	case isInvalid(err):
+		return nil, errs.Invalid("%s=%q is not a run id: %s", stepRunEnv, id, errs.Message(explain(err, c.URL(), "")))
+	case err != nil:
+		return nil, err
+	case run.Info.LifecycleStage == "deleted":
+		return nil, errs.New(errs.FailedPrecondition, "%s=%s: the run is deleted; restore it or unset %s", stepRunEnv, id, stepRunEnv)
+	}
+	return &trackedRun{c: c, run: run, external: true}, nil
+}
+
+// String says where the run is, for "logged as run ..." lines.
+func (r *trackedRun) String() string {
+	if r.external {
+		return fmt.Sprintf("%s (the step's run, from %s)", r.ID(), stepRunEnv)
+	}
+	return fmt.Sprintf("%s in experiment %q", r.ID(), r.experiment)
 }
 
 func (r *trackedRun) ID() string { return r.run.Info.RunID }
@@ -135,8 +181,12 @@ func (r *trackedRun) upload(ctx context.Context, path, body string) error {
 
 // finish ends the run FINISHED, or FAILED when err is not nil, and
 // returns err. The run is ended even when the command's context was
-// cancelled.
+// cancelled. A step's run (MLFLOW_RUN_ID) is left running: its runner
+// ends it when the step's process exits, with the step's outcome.
 func (r *trackedRun) finish(ctx context.Context, err error) error {
+	if r.external {
+		return err
+	}
 	status := "FINISHED"
 	if err != nil {
 		status = "FAILED"

@@ -57,19 +57,26 @@ round (early stopping watches it) and evaluated at the end.
 
 The training is a run in --experiment: its parameters, the validation metric
 per round, the evaluation's metrics, the model in MLflow's format under
-model/ (xgboost flavor, with a signature), the evaluation report, and the
-data versions it read as dataset inputs. --register NAME registers the model
-as the next version of NAME.`,
+model/ (xgboost flavor, with a signature, and the run's id as MLmodel's
+run_id), the evaluation report, and the data versions it read as dataset
+inputs. --register NAME registers the model as the next version of NAME;
+-o DIR also writes the model directory to DIR, which
+'slipway models register NAME DIR' can register later.
+
+In a pipeline step (MLFLOW_RUN_ID set, as the pipeline runner sets it), the
+training is logged into that run instead, --experiment is ignored, and the
+run is left for the runner to end.`,
 		Example: `  slipway train --data data:credit@latest --target default --register credit
   slipway train --data train.csv --valid test.csv --target price -p max_depth=4 -p eta=0.05 -p num_boost_round=500 -p early_stopping_rounds=20
-  slipway train --data data:churn@v3 --target churned --algo linear -p lambda=0.01`,
+  slipway train --data data:churn@v3 --target churned --algo linear -p lambda=0.01
+  slipway train --data data:credit@latest --target default -o model && slipway models register credit model`,
 		Args: cobra.NoArgs,
 		RunE: remote(func(ctx context.Context, cmd *cobra.Command, args []string, c *client.Client) error {
 			return runTrain(ctx, cmd, c, o)
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.data, "data", "", "training data: a CSV or Parquet file, or data:NAME@vN")
+	f.StringVar(&o.data, "data", "", "training data: a CSV or Parquet file (or a directory holding one), or data:NAME@vN")
 	f.StringVar(&o.target, "target", "", "the column to predict")
 	f.StringVar(&o.valid, "valid", "", "validation data (default: --valid-fraction of --data)")
 	f.Float64Var(&o.validShare, "valid-fraction", 0.2, "share of --data held out for validation when --valid is not given; 0 holds out none")
@@ -78,8 +85,8 @@ as the next version of NAME.`,
 	f.StringArrayVarP(&o.params, "param", "p", nil, "a training parameter as NAME=VALUE, XGBoost's names (repeatable)")
 	f.StringArrayVar(&o.drop, "drop", nil, "a column that is not a feature (repeatable)")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the validation split and of row and column sampling")
-	f.StringVar(&o.experiment, "experiment", "training", "experiment to log the run to")
-	f.StringVar(&o.runName, "run-name", "", "name of the run (default: generated)")
+	f.StringVar(&o.experiment, "experiment", "training", "experiment to log the run to (ignored when MLFLOW_RUN_ID names the run)")
+	f.StringVar(&o.runName, "run-name", "", "name of the run (default: generated; ignored when MLFLOW_RUN_ID names the run)")
 	f.StringVar(&o.register, "register", "", "register the model as the next version of this registered model")
 	f.StringVarP(&o.out, "out", "o", "", "also write the model directory here")
 	f.BoolVar(&o.noTrack, "no-track", false, "train without logging a run (needs --out)")
@@ -96,6 +103,7 @@ type trained struct {
 	valid    *training.Dataset
 	report   *evaluation.Report
 	modelDir string
+	pkg      modeldir.Package
 }
 
 func runTrain(ctx context.Context, cmd *cobra.Command, c *client.Client, o trainOptions) error {
@@ -119,15 +127,21 @@ func runTrain(ctx context.Context, cmd *cobra.Command, c *client.Client, o train
 	if err != nil {
 		return err
 	}
+	var (
+		run        *trackedRun
+		runID      string
+		registered string
+	)
+	if !o.noTrack {
+		if run, registered, err = logTraining(ctx, c, o, t); err != nil {
+			return err
+		}
+		runID = run.ID()
+	}
+	// Written after logging, so that MLmodel names the run.
 	if o.out != "" {
 		if err := os.CopyFS(o.out, os.DirFS(t.modelDir)); err != nil {
 			return errs.Invalid("--out %s: %v", o.out, err)
-		}
-	}
-	var runID, registered string
-	if !o.noTrack {
-		if runID, registered, err = logTraining(ctx, c, o, t); err != nil {
-			return err
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -154,8 +168,8 @@ func runTrain(ctx context.Context, cmd *cobra.Command, c *client.Client, o train
 		}
 		fmt.Fprintf(out, "  validation (%d rows): %s\n", t.valid.Rows(), strings.Join(parts, ", "))
 	}
-	if runID != "" {
-		fmt.Fprintf(out, "  logged as run %s in experiment %q\n", runID, o.experiment)
+	if run != nil {
+		fmt.Fprintf(out, "  logged as run %s\n", run)
 	}
 	if registered != "" {
 		fmt.Fprintf(out, "  registered %s\n", registered)
@@ -286,8 +300,8 @@ func (t *trained) pack(ctx context.Context, tmp string) error {
 		return fmt.Errorf("reading back the trained model: %w", err)
 	}
 	t.modelDir = filepath.Join(tmp, "model")
-	if err := modeldir.Write(t.modelDir, modeldir.Package{ModelJSON: modelJSON, Signature: runtime.Signature(),
-		XGBoostVersion: xgboostVersion, Now: time.Now()}); err != nil {
+	t.pkg = modeldir.Package{ModelJSON: modelJSON, Signature: runtime.Signature(), XGBoostVersion: xgboostVersion, Now: time.Now()}
+	if err := modeldir.Write(t.modelDir, t.pkg); err != nil {
 		return err
 	}
 	if t.valid != nil {
@@ -296,6 +310,14 @@ func (t *trained) pack(ctx context.Context, tmp string) error {
 		}
 	}
 	return nil
+}
+
+// stampRun writes the run that produced the model into its MLmodel as
+// run_id, as MLflow does, so that the directory names its run wherever it
+// is copied: 'slipway models register' registers it with that run.
+func (t *trained) stampRun(runID string) error {
+	t.pkg.RunID = runID
+	return modeldir.Write(t.modelDir, t.pkg)
 }
 
 func setParams(params []string, set func(name, value string) error) error {
@@ -334,13 +356,16 @@ func evaluateTrained(ctx context.Context, m *xgboost.Model, valid *training.Data
 
 // logTraining records the training as a run and registers the model if
 // asked.
-func logTraining(ctx context.Context, c *client.Client, o trainOptions, t *trained) (string, string, error) {
+func logTraining(ctx context.Context, c *client.Client, o trainOptions, t *trained) (*trackedRun, string, error) {
 	run, err := startRun(ctx, c, o.experiment, o.runName, "train")
 	if err != nil {
-		return "", "", err
+		return nil, "", err
 	}
 	var registered string
 	err = func() error {
+		if err := t.stampRun(run.ID()); err != nil {
+			return err
+		}
 		params := map[string]string{"algo": o.algo, "data": o.data, "target": o.target, "rows": strconv.Itoa(t.table.Data.Rows())}
 		if o.valid != "" {
 			params["valid"] = o.valid
@@ -372,14 +397,16 @@ func logTraining(ctx context.Context, c *client.Client, o trainOptions, t *train
 		return t.publish(ctx, run)
 	}()
 	if err := run.finish(ctx, err); err != nil {
-		return run.ID(), "", err
+		return run, "", err
 	}
 	if o.register != "" {
-		if registered, err = registerRunModel(ctx, c, o.register, run.ID()); err != nil {
-			return run.ID(), "", err
+		v, err := registerRunModel(ctx, c, o.register, run.ID(), "model")
+		if err != nil {
+			return run, "", err
 		}
+		registered = versionRef(v)
 	}
-	return run.ID(), registered, nil
+	return run, registered, nil
 }
 
 // publish uploads the model directory and the evaluation report to run.
@@ -400,15 +427,19 @@ func (t *trained) publish(ctx context.Context, run *trackedRun) error {
 	return run.upload(ctx, "evaluation/report.json", string(raw))
 }
 
-// registerRunModel registers the run's model/ as the next version of name,
-// creating the registered model if needed.
-func registerRunModel(ctx context.Context, c *client.Client, name, runID string) (string, error) {
+// registerRunModel registers the directory artifactPath of a run's
+// artifacts (model/ for what train and tune log) as the next version of
+// name, with the run as its run_id, creating the registered model if
+// needed. The server copies the files into registry storage and hashes
+// them; the version is READY when this returns.
+func registerRunModel(ctx context.Context, c *client.Client, name, runID, artifactPath string) (*client.ModelVersion, error) {
 	if _, err := c.CreateRegisteredModel(ctx, name, ""); err != nil && !client.IsAlreadyExists(err) {
-		return "", err
+		return nil, err
 	}
-	v, err := c.CreateModelVersion(ctx, client.CreateModelVersionRequest{Name: name, Source: "runs:/" + runID + "/model", RunID: runID})
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("models:/%s/%s", v.Name, v.Version), nil
+	return c.CreateModelVersion(ctx, client.CreateModelVersionRequest{Name: name, Source: "runs:/" + runID + "/" + artifactPath, RunID: runID})
+}
+
+// versionRef names a model version as models:/NAME/VERSION.
+func versionRef(v *client.ModelVersion) string {
+	return fmt.Sprintf("models:/%s/%s", v.Name, v.Version)
 }

@@ -44,7 +44,11 @@ The search is a parent run in --experiment, each trial a child run (tag
 mlflow.parentRunId) with its parameters and validation score; the parent
 holds the summary, the best trial's parameters and metrics, its model under
 model/ and its evaluation. --register NAME registers the best model.
-Parameters given with -p are fixed for every trial.`,
+Parameters given with -p are fixed for every trial.
+
+In a pipeline step (MLFLOW_RUN_ID set), the step's run is the parent run:
+--experiment is ignored, the trials are its child runs, and the runner
+ends it.`,
 		Example: `  slipway tune --data data:credit@latest --target default -s max_depth=3,4,6 -s eta=0.05,0.1,0.3 --parallel 2
   slipway tune --data train.csv --target default --strategy halving --trials 27 --max-rounds 270 -s max_depth=2,4,6,8 -s eta=loguniform(0.01,0.3) --register credit`,
 		Args: cobra.NoArgs,
@@ -103,7 +107,7 @@ Parameters given with -p are fixed for every trial.`,
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.data, "data", "", "training data: a CSV or Parquet file, or data:NAME@vN")
+	f.StringVar(&o.data, "data", "", "training data: a CSV or Parquet file (or a directory holding one), or data:NAME@vN")
 	f.StringVar(&o.target, "target", "", "the column to predict")
 	f.StringVar(&o.valid, "valid", "", "validation data the trials are scored on (default: --valid-fraction of --data)")
 	f.Float64Var(&o.validShare, "valid-fraction", 0.2, "share of --data held out for validation when --valid is not given")
@@ -119,8 +123,8 @@ Parameters given with -p are fixed for every trial.`,
 	f.IntVar(&cfg.ReductionFactor, "reduction-factor", tuning.DefaultReductionFactor, "halving: keep 1 in this many per rung")
 	f.IntVar(&cfg.MinResource, "min-rounds", 0, "halving: boosting rounds of the first rung (default: from --max-rounds)")
 	f.IntVar(&cfg.MaxResource, "max-rounds", 0, "halving: boosting rounds of the last rung")
-	f.StringVar(&o.experiment, "experiment", "tuning", "experiment to log the runs to")
-	f.StringVar(&o.runName, "run-name", "", "name of the parent run (default: generated)")
+	f.StringVar(&o.experiment, "experiment", "tuning", "experiment to log the runs to (ignored when MLFLOW_RUN_ID names the parent run)")
+	f.StringVar(&o.runName, "run-name", "", "name of the parent run (default: generated; ignored when MLFLOW_RUN_ID names the run)")
 	f.StringVar(&o.register, "register", "", "register the best model as the next version of this registered model")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
 	return clientGroupFlags(cmd)
@@ -180,6 +184,9 @@ func runTune(ctx context.Context, cmd *cobra.Command, c *client.Client, o trainO
 		if err := t.pack(ctx, tmp); err != nil {
 			return sum, err
 		}
+		if err := t.stampRun(parent.ID()); err != nil {
+			return sum, err
+		}
 		metrics := map[string]float64{"best_" + best.Metric: best.Score, "trials": float64(len(sum.Trials))}
 		if t.report != nil {
 			for k, v := range t.report.Metrics() {
@@ -203,9 +210,11 @@ func runTune(ctx context.Context, cmd *cobra.Command, c *client.Client, o trainO
 	}
 	var registered string
 	if o.register != "" {
-		if registered, err = registerRunModel(ctx, c, o.register, parent.ID()); err != nil {
+		v, err := registerRunModel(ctx, c, o.register, parent.ID(), "model")
+		if err != nil {
 			return err
 		}
+		registered = versionRef(v)
 	}
 	out := cmd.OutOrStdout()
 	best := sum.Best()
@@ -216,7 +225,7 @@ func runTune(ctx context.Context, cmd *cobra.Command, c *client.Client, o trainO
 	fmt.Fprint(out, sum.Markdown())
 	fmt.Fprintf(out, "\nbest: trial %d, %s %.6g, %v (%d trials in %s)\n", best.Index, best.Metric, best.Score, best.Params,
 		len(sum.Trials), time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(out, "logged as run %s in experiment %q, trials as its child runs\n", parent.ID(), o.experiment)
+	fmt.Fprintf(out, "logged as run %s, trials as its child runs\n", parent)
 	if registered != "" {
 		fmt.Fprintf(out, "registered %s\n", registered)
 	}

@@ -150,15 +150,12 @@ func ScorerFor(name string) (Scorer, error) {
 			return pick(key, m.namedMetrics(), m.Undefined)
 		}}
 	}
+	higher, _ := HigherIsBetter(name)
 	switch name {
-	case "auc", "average_precision", "accuracy", "f1":
-		return classify(name, true), nil
-	case "log_loss":
-		return classify(name, false), nil
-	case "mse", "rmse", "mae":
-		return regress(name, false), nil
-	case "r2":
-		return regress(name, true), nil
+	case "auc", "average_precision", "accuracy", "f1", "log_loss":
+		return classify(name, higher), nil
+	case "mse", "rmse", "mae", "r2":
+		return regress(name, higher), nil
 	}
 	return Scorer{}, errs.Invalid("metric %q has no scorer; use one of %v", name, ScorerNames)
 }

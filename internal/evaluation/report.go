@@ -48,6 +48,49 @@ func (m *RegressionMetrics) namedMetrics() []namedMetric {
 	return []namedMetric{{"rmse", m.RMSE}, {"mse", m.MSE}, {"mae", m.MAE}, {"r2", m.R2}, {"mape", m.MAPE}}
 }
 
+// lowerIsBetter are the report's metrics of error or loss, where a
+// smaller value is a better model; every other metric it reports (AUC,
+// accuracy, precision, recall, F1, R2, ...) is better higher.
+var lowerIsBetter = map[string]bool{"log_loss": true, "brier": true, "ece": true, "mse": true, "rmse": true, "mae": true, "mape": true}
+
+// HigherIsBetter reports whether a larger value of metric, a key of
+// Report.Metrics, means a better model, and whether the report has such a
+// metric at all. A slice's metric ("slice.<column>.<value>.<metric>")
+// goes by its metric. This is the one place the direction of a metric is
+// defined: scorers, gates and comparisons ask here.
+func HigherIsBetter(metric string) (higher, known bool) {
+	if rest, ok := strings.CutPrefix(metric, "slice."); ok {
+		metric = rest[strings.LastIndexByte(rest, '.')+1:]
+	}
+	for _, named := range [][]namedMetric{(&BinaryMetrics{}).namedMetrics(), (&MulticlassMetrics{}).namedMetrics(), (&RegressionMetrics{}).namedMetrics()} {
+		for _, nm := range named {
+			if nm.key == metric {
+				return !lowerIsBetter[metric], true
+			}
+		}
+	}
+	return false, false
+}
+
+// MetricNames lists every metric a report may have for task, in the
+// order reports list them.
+func MetricNames(task Task) []string {
+	var named []namedMetric
+	switch task {
+	case TaskBinary:
+		named = (&BinaryMetrics{}).namedMetrics()
+	case TaskMulticlass:
+		named = (&MulticlassMetrics{}).namedMetrics()
+	case TaskRegression:
+		named = (&RegressionMetrics{}).namedMetrics()
+	}
+	out := make([]string, len(named))
+	for i, nm := range named {
+		out[i] = nm.key
+	}
+	return out
+}
+
 func (t TaskMetrics) named() ([]namedMetric, map[string]string) {
 	switch {
 	case t.Binary != nil:
