@@ -39,9 +39,11 @@ and both values, when:
                   to missing_rate)
   missing_rate    a column's share of missing values is above the
                   reference's by more than --max-missing-increase (absolute)
-  range           a numeric column has values outside the reference's
-                  [min, max] widened on each side by --range-slack times
-                  max - min
+  range           more than --max-out-of-range (1%) of a numeric column's
+                  values lie below, or above, the reference's [min, max]
+                  widened on each side by --range-slack times max - min
+                  (measured by the data's 1st and 99th percentiles; 0
+                  fails on a single value outside)
   categories      with --strict-categories, a text or boolean column holds
                   values the reference does not (checked where the
                   reference's profile lists all its values: 10 or fewer)
@@ -123,6 +125,7 @@ validation_passed) and the report as validation/report.json.`,
 	f.StringVar(&reference, "reference", "", "the data version to validate against, data:NAME@vN")
 	f.Float64Var(&o.MaxMissingIncrease, "max-missing-increase", validate.DefaultMaxMissingIncrease, "how far a column's missing rate may rise above the reference's (absolute, 0 to 1)")
 	f.Float64Var(&o.RangeSlack, "range-slack", validate.DefaultRangeSlack, "widen each numeric column's reference [min, max] on both sides by this share of max - min")
+	f.Float64Var(&o.MaxOutOfRange, "max-out-of-range", validate.DefaultMaxOutOfRange, "share of a numeric column's values allowed outside the widened range on each side: 0, 0.01 or 0.05")
 	f.BoolVar(&o.StrictCategories, "strict-categories", false, "fail on text and boolean values the reference does not have")
 	f.StringVar(&reportPath, "report", "", "also write the report to this file as JSON")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")

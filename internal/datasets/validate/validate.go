@@ -55,7 +55,13 @@ const (
 const (
 	DefaultMaxMissingIncrease = 0.05
 	DefaultRangeSlack         = 0.1
+	DefaultMaxOutOfRange      = 0.01
 )
+
+// outOfRangeLevels are the tail shares a range check can allow: a profile
+// keeps the 1% and 5% quantiles (and the minimum and maximum), and a share
+// is checked by comparing the matching quantiles with the allowed range.
+var outOfRangeLevels = map[float64][2]string{0.01: {"p1", "p99"}, 0.05: {"p5", "p95"}}
 
 // Options say how much change is allowed.
 type Options struct {
@@ -65,6 +71,11 @@ type Options struct {
 	// RangeSlack widens the reference's [min, max] of a numeric column on
 	// both sides by this share of max - min.
 	RangeSlack float64 `json:"range_slack"`
+	// MaxOutOfRange is the share of a column's values allowed below the
+	// widened range, and again above it: 0, 0.01 or 0.05. Real columns
+	// have long tails, where new rows land beyond the reference's extremes
+	// without anything being wrong; 0 fails on a single such value.
+	MaxOutOfRange float64 `json:"max_out_of_range"`
 	// StrictCategories fails string and boolean columns holding a value
 	// the reference does not.
 	StrictCategories bool `json:"strict_categories"`
@@ -72,7 +83,7 @@ type Options struct {
 
 // DefaultOptions are the options of `slipway data validate` without flags.
 func DefaultOptions() Options {
-	return Options{MaxMissingIncrease: DefaultMaxMissingIncrease, RangeSlack: DefaultRangeSlack}
+	return Options{MaxMissingIncrease: DefaultMaxMissingIncrease, RangeSlack: DefaultRangeSlack, MaxOutOfRange: DefaultMaxOutOfRange}
 }
 
 // Check rejects options that cannot mean anything, naming the flag.
@@ -82,6 +93,9 @@ func (o Options) Check() error {
 	}
 	if math.IsNaN(o.RangeSlack) || math.IsInf(o.RangeSlack, 0) || o.RangeSlack < 0 {
 		return errs.Invalid("--range-slack %v: must be 0 or more (a share of the reference's max - min)", o.RangeSlack)
+	}
+	if _, ok := outOfRangeLevels[o.MaxOutOfRange]; !ok && o.MaxOutOfRange != 0 {
+		return errs.Invalid("--max-out-of-range %v: must be 0, 0.01 or 0.05 (the tail shares a profile's quantiles measure)", o.MaxOutOfRange)
 	}
 	return nil
 }
@@ -261,11 +275,20 @@ func compareColumn(rc, dc *profile.Column, o Options) (violations, warnings []Fi
 	if isNumeric(rc.Type) && isNumeric(dc.Type) && rc.Min != nil && rc.Max != nil && dc.Min != nil && dc.Max != nil {
 		slack := o.RangeSlack * (*rc.Max - *rc.Min)
 		lo, hi := *rc.Min-slack, *rc.Max+slack
-		if *dc.Min < lo || *dc.Max > hi {
+		low, high, share := *dc.Min, *dc.Max, ""
+		if q, ok := outOfRangeLevels[o.MaxOutOfRange]; ok {
+			ql, okl := dc.Quantiles[q[0]]
+			qh, okh := dc.Quantiles[q[1]]
+			if okl && okh {
+				low, high = ql, qh
+				share = fmt.Sprintf(" (more than %s of values on a side: %s..%s [%s, %s])", pct(o.MaxOutOfRange), q[0], q[1], num(ql), num(qh))
+			}
+		}
+		if low < lo || high > hi {
 			violations = append(violations, Finding{Column: rc.Name, Rule: RuleRange,
-				Reference: []float64{*rc.Min, *rc.Max}, Observed: []float64{*dc.Min, *dc.Max}, Allowed: []float64{lo, hi},
-				Message: fmt.Sprintf("values span [%s, %s]; the reference's [%s, %s], widened by %s of its range, allows [%s, %s]",
-					num(*dc.Min), num(*dc.Max), num(*rc.Min), num(*rc.Max), pct(o.RangeSlack), num(lo), num(hi))})
+				Reference: []float64{*rc.Min, *rc.Max}, Observed: []float64{low, high}, Allowed: []float64{lo, hi},
+				Message: fmt.Sprintf("values span [%s, %s]%s; the reference's [%s, %s], widened by %s of its range, allows [%s, %s]",
+					num(*dc.Min), num(*dc.Max), share, num(*rc.Min), num(*rc.Max), pct(o.RangeSlack), num(lo), num(hi))})
 		}
 	}
 	if o.StrictCategories && (rc.Type == profile.TypeString || rc.Type == profile.TypeBoolean) && dc.Type == rc.Type {

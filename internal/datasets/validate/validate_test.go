@@ -53,6 +53,20 @@ const reference = `x,y,colour,flag,when
 10,9.5,red,false,2024-01-10
 `
 
+// tail is the reference's columns with n rows of x in [0, 10] followed by
+// rows with the given x values.
+func tail(n int, xs ...string) string {
+	var b strings.Builder
+	b.WriteString("x,y,colour,flag,when\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "%d,2.5,red,true,2024-01-01\n", i%11)
+	}
+	for _, x := range xs {
+		fmt.Fprintf(&b, "%s,2.5,red,true,2024-01-01\n", x)
+	}
+	return b.String()
+}
+
 func TestCompare(t *testing.T) {
 	strict := DefaultOptions()
 	strict.StrictCategories = true
@@ -71,6 +85,12 @@ func TestCompare(t *testing.T) {
 		{name: "within the slack", data: strings.Replace(strings.Replace(reference, "10,9.5", "11,9.5", 1), "0,1.5", "-1,1.5", 1)},
 		{name: "below the slack", data: strings.Replace(reference, "0,1.5", "-2,1.5", 1), wantViolations: []string{"t.csv/x:range"}},
 		{name: "above the slack", data: strings.Replace(reference, "10,9.5", "12,9.5", 1), wantViolations: []string{"t.csv/x:range"}},
+		// One value in 200 beyond the range is a long tail, not a break;
+		// a strict check (0) fails on it, and so do 3 in 200 (1.5%).
+		{name: "a long tail is allowed", data: tail(199, "100")},
+		{name: "a long tail, strictly", data: tail(199, "100"), opts: Options{MaxMissingIncrease: 0.05, RangeSlack: 0.1}, wantViolations: []string{"t.csv/x:range"}},
+		{name: "more than 1% out of range", data: tail(197, "100", "100", "100"), wantViolations: []string{"t.csv/x:range"}},
+		{name: "within 5% out of range", data: tail(197, "100", "100", "100"), opts: Options{MaxMissingIncrease: 0.05, RangeSlack: 0.1, MaxOutOfRange: 0.05}},
 		{name: "no slack", data: strings.Replace(reference, "10,9.5", "11,9.5", 1), opts: Options{MaxMissingIncrease: 0.05}, wantViolations: []string{"t.csv/x:range"}},
 		// 3 of 20 missing: 15%, the reference's 10% plus exactly 5 points.
 		{name: "missing within the allowance", data: reference + strings.Repeat("9,,red,true,2024-01-11\n", 2) + strings.Repeat("9,3,red,true,2024-01-11\n", 8)},
@@ -140,6 +160,8 @@ func TestMessages(t *testing.T) {
 		want string
 	}{
 		{strings.Replace(reference, "10,9.5", "12,9.5", 1), DefaultOptions(),
+			"t.csv: column x: range: values span [0, 12] (more than 1% of values on a side: p1..p99 [0.09, 11.64]); the reference's [0, 10], widened by 10% of its range, allows [-1, 11]"},
+		{strings.Replace(reference, "10,9.5", "12,9.5", 1), Options{RangeSlack: 0.1},
 			"t.csv: column x: range: values span [0, 12]; the reference's [0, 10], widened by 10% of its range, allows [-1, 11]"},
 		{strings.Replace(reference, "3.5", "", 1), DefaultOptions(),
 			"t.csv: column y: missing_rate: 20% missing (2 of 10 rows); the reference has 10%, and at most 15% is allowed (+5%)"},
@@ -228,6 +250,7 @@ func TestOptionsCheck(t *testing.T) {
 		{Options{MaxMissingIncrease: -0.1}, "--max-missing-increase -0.1: must be between 0 and 1"},
 		{Options{MaxMissingIncrease: 5}, "--max-missing-increase 5: must be between 0 and 1"},
 		{Options{RangeSlack: -1}, "--range-slack -1: must be 0 or more"},
+		{Options{MaxOutOfRange: 0.02}, "--max-out-of-range 0.02: must be 0, 0.01 or 0.05"},
 	} {
 		err := tc.o.Check()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
