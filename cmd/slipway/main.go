@@ -60,7 +60,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServerCmd(), newVersionCmd(), newTokensCmd(), newPipelineCmd())
+	root.AddCommand(newServerCmd(), newVersionCmd(), newTokensCmd(), newPipelineCmd(), newQuickstartCmd())
+	root.AddCommand(newSchedulesCmd())
 	for _, c := range clientCommands() {
 		root.AddCommand(c)
 	}

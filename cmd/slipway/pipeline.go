@@ -18,7 +18,7 @@ func newPipelineCmd() *cobra.Command {
 		Short:   "Validate and run pipelines, and follow, cancel and resume their runs",
 	}
 	return clientGroup(cmd, newPipelineValidateCmd(), newPipelineRunCmd(), newPipelineListCmd(), newPipelineShowCmd(),
-		newPipelineLogsCmd(), newPipelineCancelCmd(), newPipelineResumeCmd())
+		newPipelineLogsCmd(), newPipelineCancelCmd(), newPipelineResumeCmd(), newPipelineWebhookCmd())
 }
 
 func newPipelineValidateCmd() *cobra.Command {

@@ -23,6 +23,7 @@ import (
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/lineage"
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
+	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
@@ -40,9 +41,10 @@ type Config struct {
 	Audit *audit.Log
 	// Lineage serves the provenance graph on the native API; nil leaves it out.
 	Lineage *lineage.Service
-	// Pipelines serves pipelines and their runs on the native API; nil
-	// leaves them out.
+	// Pipelines serves pipelines and their runs on the native API, and
+	// Triggers their schedules and webhooks; nil leaves them out.
 	Pipelines *runs.Service
+	Triggers  *triggers.Service
 	// RequireAuth makes every route but health checks demand a token.
 	RequireAuth  bool
 	MaxBodyBytes int64
@@ -66,7 +68,7 @@ func New(cfg Config) http.Handler {
 	h := &mlflow.Handler{Tracking: cfg.Tracking, Artifacts: cfg.Artifacts, Registry: cfg.Models, Log: cfg.Log, MaxBodyBytes: cfg.MaxBodyBytes}
 	h.Register(mux)
 	(&v1.Handler{Datasets: cfg.Datasets, Models: cfg.Models, Audit: cfg.Audit, Lineage: cfg.Lineage,
-		Pipelines: cfg.Pipelines, Log: cfg.Log}).Register(mux)
+		Pipelines: cfg.Pipelines, Triggers: cfg.Triggers, Log: cfg.Log}).Register(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("OK"))
@@ -108,9 +110,26 @@ func public(path string) bool {
 	return strings.HasPrefix(path, mlflow.PartPath)
 }
 
+// pushWebhook says whether r is a push webhook delivery (POST
+// /api/v1/pipelines/{name}/trigger). GitHub and GitLab cannot send an API
+// token, so it takes none: the handler refuses it with 401 unless it is
+// signed with the pipeline's webhook secret. The escaped path is read, so
+// the segments are the ones ServeMux routes by.
+func pushWebhook(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), v1.Prefix+"pipelines/")
+	if !ok {
+		return false
+	}
+	name, ok := strings.CutSuffix(rest, "/trigger")
+	return ok && name != "" && !strings.Contains(name, "/")
+}
+
 func authenticate(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cfg.Auth == nil || public(r.URL.Path) {
+		if cfg.Auth == nil || public(r.URL.Path) || pushWebhook(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

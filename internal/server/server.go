@@ -28,6 +28,7 @@ import (
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/lineage"
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
+	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking"
@@ -47,6 +48,7 @@ type App struct {
 	Audit     *audit.Log
 	Lineage   *lineage.Service
 	Pipelines *runs.Service
+	Triggers  *triggers.Service
 }
 
 // Open opens the stores named by cfg and applies migrations.
@@ -80,6 +82,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Datasets: datasets.New(db, artifacts), Audit: audit.New(db)}
 	app.Lineage = lineage.New(db, tr, app.Registry, app.Datasets)
 	app.Pipelines = runs.New(db, artifacts, tr, app.Datasets, app.Registry, pipelineDir(cfg))
+	app.Triggers = triggers.New(db, app.Pipelines, app.Datasets)
 	return app, nil
 }
 
@@ -194,6 +197,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		Audit:        app.Audit,
 		Lineage:      app.Lineage,
 		Pipelines:    app.Pipelines,
+		Triggers:     app.Triggers,
 		RequireAuth:  cfg.RequireAuth(),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Log:          log,
@@ -259,6 +263,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 	go func() {
 		defer workers.Done()
 		app.Pipelines.Work(bg)
+	}()
+	app.Triggers.Log = log
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		app.Triggers.Run(bg)
 	}()
 
 	errc := make(chan error, 1)

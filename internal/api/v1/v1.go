@@ -20,6 +20,7 @@ import (
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/lineage"
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
+	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
 )
 
@@ -39,9 +40,10 @@ type Handler struct {
 	Audit  *audit.Log
 	// Lineage serves the provenance graph; nil leaves it out.
 	Lineage *lineage.Service
-	// Pipelines serves registered pipelines and their runs; nil leaves
-	// them out.
+	// Pipelines serves registered pipelines and their runs, Triggers their
+	// schedules and webhooks; nil leaves them out.
 	Pipelines *runs.Service
+	Triggers  *triggers.Service
 	Log       *slog.Logger
 }
 
@@ -59,6 +61,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	if h.Pipelines != nil {
 		h.registerPipelines(mux)
+	}
+	if h.Triggers != nil {
+		h.registerTriggers(mux)
 	}
 	// Anything else under the prefix gets the native envelope, not the
 	// MLflow one or a plain-text 404.

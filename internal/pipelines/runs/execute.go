@@ -54,6 +54,11 @@ func (s *Service) execute(ctx context.Context, id string) {
 		}
 	}
 	ex.revoke(keep)
+	// The tracking runs end first: whoever sees the run ended finds them
+	// ended too.
+	if run, err := s.GetRun(keep, id); err == nil {
+		s.endTracking(keep, run, trackingStatus(status))
+	}
 	err = s.db.Tx(keep, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(keep, s.db.Q(`UPDATE pipeline_runs SET status = ?, error = ?, end_time = ? WHERE run_id = ? AND owner = ?`),
 			status, msg, s.nowMillis(), id, s.owner)
@@ -61,9 +66,6 @@ func (s *Service) execute(ctx context.Context, id string) {
 	})
 	if err != nil {
 		s.Log.Error("recording the end of a pipeline run", "run", id, "err", err)
-	}
-	if run, err := s.GetRun(keep, id); err == nil {
-		s.endTracking(keep, run, trackingStatus(status))
 	}
 	// Logs were copied to the artifact store as each step ended.
 	os.RemoveAll(s.runDir(id))
@@ -252,7 +254,7 @@ func (ex *execution) stepEnv(ctx context.Context) error {
 	if s.Auth != nil {
 		by := ex.run.CreatedBy
 		if by == "" {
-			by = "pipeline:" + ex.run.Pipeline
+			by = "pipeline-" + ex.run.Pipeline // usernames allow no ":"
 		}
 		_, secret, err := s.Auth.Create(ctx, tokenName(ex.run.ID), by, auth.RoleEditor)
 		if err != nil {

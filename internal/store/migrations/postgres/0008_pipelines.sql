@@ -59,8 +59,10 @@ CREATE TABLE pipeline_run_steps (
 
 -- What starts runs without a person: a cron schedule (next_time is the
 -- next firing, advanced in the same transaction that queues the run, so a
--- restart never fires it twice) or new versions of a dataset (last_version
--- is the newest one already acted on).
+-- restart never fires it twice), new versions of a dataset (last_version
+-- is the newest one already acted on), or a push webhook (at most one row
+-- per pipeline, holding its branch filter; the secret stays on pipelines).
+-- last_error says why the last firing queued no run.
 CREATE TABLE pipeline_triggers (
     trigger_id   TEXT    NOT NULL PRIMARY KEY,
     pipeline     TEXT    NOT NULL REFERENCES pipelines(name) ON DELETE CASCADE,
@@ -68,13 +70,18 @@ CREATE TABLE pipeline_triggers (
     cron         TEXT    NOT NULL DEFAULT '',
     timezone     TEXT    NOT NULL DEFAULT 'UTC',
     dataset      TEXT    NOT NULL DEFAULT '',
+    branch       TEXT    NOT NULL DEFAULT '',
     params       TEXT    NOT NULL DEFAULT '{}',
     enabled      BIGINT  NOT NULL DEFAULT 1,
     next_time    BIGINT  NOT NULL DEFAULT 0,
     last_version BIGINT  NOT NULL DEFAULT 0,
     last_fired   BIGINT  NOT NULL DEFAULT 0,
     last_run_id  TEXT    NOT NULL DEFAULT '',
+    last_error   TEXT    NOT NULL DEFAULT '',
     created_by   TEXT    NOT NULL DEFAULT '',
     created_time BIGINT  NOT NULL
 );
 CREATE INDEX pipeline_triggers_by_pipeline ON pipeline_triggers(pipeline);
+-- The scheduler's poll: enabled schedules by their next firing.
+CREATE INDEX pipeline_triggers_due ON pipeline_triggers(kind, enabled, next_time);
+CREATE UNIQUE INDEX pipeline_triggers_one_webhook ON pipeline_triggers(pipeline) WHERE kind = 'webhook';
