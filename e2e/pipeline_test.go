@@ -126,6 +126,10 @@ func TestPipelineRunFromCLI(t *testing.T) {
 	if !strings.Contains(out, "input table changed") || !strings.Contains(out, "= score") {
 		t.Errorf("after a new data version:\n%s", out)
 	}
+	explained, _ := cli(0, "pipeline", "show", "flow", "--explain")
+	if !strings.Contains(explained, "changed: input table") || !strings.Contains(explained, "key ") {
+		t.Errorf("show --explain:\n%s", explained)
+	}
 
 	// A failing step fails the run (exit 2); resume reruns only it.
 	if err := os.WriteFile(filepath.Join(proj, "fail.txt"), nil, 0o644); err != nil {

@@ -25,7 +25,7 @@ const pollEvery = 250 * time.Millisecond
 
 func newPipelineRunCmd() *cobra.Command {
 	var overrides []string
-	var force, detach, quiet, asJSON bool
+	var force, detach, quiet, asJSON, explain bool
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Register a pipeline spec with the server and run it, following its steps",
@@ -61,10 +61,11 @@ is 0 when the run succeeded and 2 when it failed or was cancelled.`,
 			if err != nil {
 				return err
 			}
-			return followOrReport(ctx, cmd, c, run, detach, quiet, asJSON)
+			return followOrReport(ctx, cmd, c, run, followOptions{detach: detach, quiet: quiet, asJSON: asJSON, explain: explain})
 		}),
 	}
 	f := cmd.Flags()
+	f.BoolVar(&explain, "explain", false, "end with each step's cache key and everything that changed since its previous run")
 	f.StringArrayVarP(&overrides, "param", "p", nil, "override a param, NAME=VALUE (repeatable)")
 	f.BoolVar(&force, "force", false, "run every step even when its outputs are in the cache")
 	f.BoolVar(&detach, "detach", false, "queue the run and return without following it")
@@ -94,32 +95,37 @@ func register(ctx context.Context, c *client.Client, file string, overrides map[
 	return c.PutPipeline(ctx, p.Name, filepath.Base(file), string(text), filepath.Dir(abs))
 }
 
-func followOrReport(ctx context.Context, cmd *cobra.Command, c *client.Client, run *client.PipelineRun, detach, quiet, asJSON bool) error {
+// followOptions say how a started run is reported.
+type followOptions struct {
+	detach, quiet, asJSON, explain bool
+}
+
+func followOrReport(ctx context.Context, cmd *cobra.Command, c *client.Client, run *client.PipelineRun, o followOptions) error {
 	out := cmd.OutOrStdout()
-	if detach {
-		if asJSON {
+	if o.detach {
+		if o.asJSON {
 			return writeJSON(out, run)
 		}
 		fmt.Fprintf(out, "queued %s#%d (run %s)\n", run.Pipeline, run.Number, run.ID)
 		return nil
 	}
-	if !asJSON {
+	if !o.asJSON {
 		fmt.Fprintf(out, "%s#%d: run %s\n", run.Pipeline, run.Number, run.ID)
 	}
 	var progress io.Writer = out
-	if asJSON {
+	if o.asJSON {
 		progress = cmd.ErrOrStderr()
 	}
-	ended, err := follow(ctx, c, run.ID, progress, !quiet)
+	ended, err := follow(ctx, c, run.ID, progress, !o.quiet)
 	if err != nil {
 		return err
 	}
-	if asJSON {
+	if o.asJSON {
 		if err := writeJSON(out, ended); err != nil {
 			return err
 		}
 	} else {
-		printExplain(out, ended)
+		printExplain(out, ended, o.explain)
 	}
 	return runOutcome(ended)
 }
@@ -247,8 +253,9 @@ func stepSummary(st client.PipelineStep) string {
 }
 
 // printExplain says for every step why it ran or was restored, and where
-// the run is tracked.
-func printExplain(out io.Writer, run *client.PipelineRun) {
+// the run is tracked; in full, with each step's cache key and every
+// component that changed since its previous run.
+func printExplain(out io.Writer, run *client.PipelineRun, full bool) {
 	fmt.Fprintf(out, "\n%s#%d %s in %s\n", run.Pipeline, run.Number, run.Status, runDuration(run.StartTime, run.EndTime))
 	t := newTable(out)
 	for _, st := range run.Steps {
@@ -263,6 +270,12 @@ func printExplain(out io.Writer, run *client.PipelineRun) {
 			}
 		}
 		tableRow(t, "  "+st.Name, st.Status, why)
+		if r := st.Result; full && r != nil && r.Decision.Key != "" {
+			tableRow(t, "", "", "key "+r.Decision.Key)
+			if len(r.Decision.Changed) > 0 {
+				tableRow(t, "", "", "changed: "+strings.Join(r.Decision.Changed, ", "))
+			}
+		}
 	}
 	t.Flush()
 	if run.MLflowRunID != "" {
@@ -340,7 +353,7 @@ func jsonOr(out io.Writer, asJSON bool, v any, err error) error {
 }
 
 func newPipelineShowCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, explain bool
 	cmd := &cobra.Command{
 		Use:   "show RUN",
 		Short: "Show a pipeline run: its trigger, params, and why every step ran or hit the cache",
@@ -375,11 +388,12 @@ name for its latest run.`,
 			if run.ResumedFrom != "" {
 				fmt.Fprintf(out, "resumes:   %s\n", run.ResumedFrom)
 			}
-			printExplain(out, run)
+			printExplain(out, run, explain)
 			return nil
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON")
+	cmd.Flags().BoolVar(&explain, "explain", false, "also show each step's cache key and everything that changed since its previous run")
 	return cmd
 }
 
@@ -491,7 +505,7 @@ func newPipelineCancelCmd() *cobra.Command {
 }
 
 func newPipelineResumeCmd() *cobra.Command {
-	var detach, quiet, asJSON bool
+	var o followOptions
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
 		Short: "Run a failed or cancelled pipeline run again from its failed steps",
@@ -508,11 +522,12 @@ still have the digests it recorded; the rest run (or hit the cache).`,
 			if err != nil {
 				return err
 			}
-			return followOrReport(ctx, cmd, c, run, detach, quiet, asJSON)
+			return followOrReport(ctx, cmd, c, run, o)
 		}),
 	}
-	cmd.Flags().BoolVar(&detach, "detach", false, "queue the run and return without following it")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the steps' output")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the ended run as JSON")
+	cmd.Flags().BoolVar(&o.detach, "detach", false, "queue the run and return without following it")
+	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "do not print the steps' output")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the ended run as JSON")
+	cmd.Flags().BoolVar(&o.explain, "explain", false, "end with each step's cache key and what changed")
 	return cmd
 }
