@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/registry"
@@ -123,48 +121,10 @@ func (r *resolver) model(ctx context.Context, ref string) (string, resolvedInput
 	if err != nil {
 		return "", resolvedInput{}, err
 	}
-	if v.Status != registry.StatusReady {
-		return "", resolvedInput{}, errs.New(errs.FailedPrecondition, "models:/%s/%d is %s, not READY", v.Name, v.Version, v.Status)
-	}
-	root, err := blob.ResolveLocation(v.StorageLocation)
-	if err != nil {
-		return "", resolvedInput{}, err
-	}
 	in := resolvedInput{resolved: fmt.Sprintf("models:/%s/%d", v.Name, v.Version), digest: v.Digest}
 	dir := filepath.Join(r.s.Dir, "inputs", "models", v.Name, strconv.FormatInt(v.Version, 10))
-	err = fill(dir, func(tmp string) error { return r.fetchTree(ctx, root, root, tmp) })
+	err = fill(dir, func(tmp string) error { return r.s.models.Export(ctx, v, tmp) })
 	return dir, in, err
-}
-
-// fetchTree copies the registry files under key, each verified against the
-// version's manifest as it is read.
-func (r *resolver) fetchTree(ctx context.Context, root, key, tmp string) error {
-	entries, err := r.s.blobs.List(ctx, key)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir {
-			if err := r.fetchTree(ctx, root, e.Key, tmp); err != nil {
-				return err
-			}
-			continue
-		}
-		rel := strings.TrimPrefix(e.Key, root+"/")
-		if rel == e.Key || strings.Contains(path.Clean(rel), "..") {
-			return errs.New(errs.Internal, "registry file %s lies outside %s", e.Key, root)
-		}
-		rc, _, err := r.s.models.OpenVerified(ctx, e.Key)
-		if err != nil {
-			return err
-		}
-		err = writeFile(filepath.Join(tmp, filepath.FromSlash(rel)), rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // fill makes dir hold what write puts in a fresh folder, unless an earlier

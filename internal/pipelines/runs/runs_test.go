@@ -2,6 +2,8 @@ package runs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"io"
 	"log/slog"
@@ -28,6 +30,8 @@ type fixture struct {
 	s       *Service
 	tr      *tracking.Service
 	data    *datasets.Service
+	reg     *registry.Service
+	blobs   *blob.Store
 	project string
 	stop    func()
 }
@@ -45,11 +49,12 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 		t.Fatal(err)
 	}
 	data := datasets.New(db, blobs)
-	s := New(db, blobs, tr, data, registry.New(db, blobs, tr), t.TempDir())
+	reg := registry.New(db, blobs, tr)
+	s := New(db, blobs, tr, data, reg, t.TempDir())
 	s.Executor = &engine.Local{Grace: 200 * time.Millisecond}
 	s.TrackingURL = "http://127.0.0.1:1"
 	s.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &fixture{t: t, ctx: ctx, s: s, tr: tr, data: data, project: t.TempDir()}
+	return &fixture{t: t, ctx: ctx, s: s, tr: tr, data: data, reg: reg, blobs: blobs, project: t.TempDir()}
 }
 
 // work runs the service's runner until the test ends.
@@ -389,4 +394,92 @@ func deadPID(t *testing.T) string {
 	}
 	t.Skip("no free pid found")
 	return ""
+}
+
+const inputsSpec = `name: inputs
+steps:
+  read:
+    command: cat ${inputs.table}/t.csv ${inputs.model}/weights.txt > seen.txt
+    inputs:
+      table: data:table@latest
+      model: models:/scorer@champion
+    outputs:
+      seen: seen.txt
+`
+
+// Data and model inputs are fetched from the stores by version; a new
+// data version or a moved alias misses, and the step's run records the
+// versions it read (the data version as a dataset input, for lineage).
+func TestDataAndModelInputs(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t))
+	f.dataVersion("table", "x\n1\n")
+	f.modelVersion("scorer", "w=1\n", "champion")
+	f.put(inputsSpec)
+	f.work()
+	first := f.wait(f.start("inputs", nil).ID)
+	if first.Status != Succeeded {
+		t.Fatalf("run: %s %s", first.Status, first.Error)
+	}
+	if got, _ := os.ReadFile(filepath.Join(f.project, "seen.txt")); string(got) != "x\n1\nw=1\n" {
+		t.Fatalf("seen.txt = %q", got)
+	}
+	step, err := f.tr.GetRun(f.ctx, first.Steps[0].MLflowRunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := tagsOf(step)
+	if tags["slipway.input.table"] != "data:table@v1" || tags["slipway.input.model"] != "models:/scorer/1" || len(step.Inputs) != 1 {
+		t.Errorf("step run: tags %v, inputs %+v", tags, step.Inputs)
+	}
+	if again := f.wait(f.start("inputs", nil).ID); again.Steps[0].Status != "cached" {
+		t.Errorf("unchanged inputs: %s", again.Steps[0].Status)
+	}
+	f.modelVersion("scorer", "w=2\n", "champion")
+	moved := f.wait(f.start("inputs", nil).ID)
+	if moved.Steps[0].Status != "succeeded" || !strings.Contains(moved.Steps[0].Result.Decision.Reason, "input model changed") {
+		t.Errorf("after the alias moved: %s %+v", moved.Steps[0].Status, moved.Steps[0].Result)
+	}
+	if got, _ := os.ReadFile(filepath.Join(f.project, "seen.txt")); string(got) != "x\n1\nw=2\n" {
+		t.Errorf("seen.txt after the alias moved = %q", got)
+	}
+}
+
+func (f *fixture) dataVersion(name, content string) {
+	f.t.Helper()
+	sum := sha256.Sum256([]byte(content))
+	digest := hex.EncodeToString(sum[:])
+	if _, err := f.data.PutObject(f.ctx, digest, int64(len(content)), strings.NewReader(content)); err != nil {
+		f.t.Fatal(err)
+	}
+	_, _, err := f.data.Commit(f.ctx, name, datasets.Commit{Files: []datasets.File{{Path: "t.csv", Digest: digest, Size: int64(len(content))}}}, "alice")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// modelVersion registers a model whose one file holds weights and points
+// alias at it.
+func (f *fixture) modelVersion(name, weights, alias string) {
+	f.t.Helper()
+	run, err := f.tr.CreateRun(f.ctx, tracking.CreateRunRequest{ExperimentID: tracking.DefaultExperimentID})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	root, err := blob.ResolveLocation(run.Info.ArtifactURI)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.blobs.Put(f.ctx, root+"/model/weights.txt", strings.NewReader(weights)); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.reg.CreateRegisteredModel(f.ctx, name, nil, nil); err != nil && !errs.Is(err, errs.AlreadyExists) {
+		f.t.Fatal(err)
+	}
+	v, err := f.reg.CreateModelVersion(f.ctx, registry.CreateModelVersionRequest{Name: name, Source: "runs:/" + run.Info.RunID + "/model", RunID: run.Info.RunID})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.reg.SetAlias(f.ctx, name, alias, v.Version); err != nil {
+		f.t.Fatal(err)
+	}
 }
