@@ -3,8 +3,8 @@ package runs
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"os"
