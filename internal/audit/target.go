@@ -9,8 +9,9 @@ import (
 
 // Target types.
 const (
-	TypeModel   = "model"
-	TypeDataset = "dataset"
+	TypeModel      = "model"
+	TypeDataset    = "dataset"
+	TypeDeployment = "deployment"
 )
 
 // Target is what a change was made to: a registered model or a dataset,
@@ -37,9 +38,12 @@ func DatasetVersion(name string, version int64) Target {
 	return Target{Type: TypeDataset, Name: name, Version: version}
 }
 
+// Deployment is a serving deployment.
+func Deployment(name string) Target { return Target{Type: TypeDeployment, Name: name} }
+
 // String names the target as users name it elsewhere: models:/NAME and
 // models:/NAME/VERSION as MLflow does, data:NAME and data:NAME@vN as
-// `slipway lineage` does.
+// `slipway lineage` does, deployments:/NAME.
 func (t Target) String() string {
 	switch t.Type {
 	case TypeModel:
@@ -52,6 +56,8 @@ func (t Target) String() string {
 			return "data:" + t.Name + "@v" + strconv.FormatInt(t.Version, 10)
 		}
 		return "data:" + t.Name
+	case TypeDeployment:
+		return "deployments:/" + t.Name
 	}
 	return t.Type + ":/" + t.Name
 }
@@ -75,6 +81,9 @@ func ParseTarget(s string) (Target, error) {
 			return ModelVersion(rest[:i], v), nil
 		}
 		return Model(rest), nil
+	}
+	if rest, ok := strings.CutPrefix(s, "deployments:/"); ok && rest != "" {
+		return Deployment(rest), nil
 	}
 	if rest, ok := strings.CutPrefix(s, "data:"); ok {
 		rest = strings.TrimPrefix(rest, "/")
