@@ -21,7 +21,7 @@ import (
 
 // clientCommands are the commands that talk to a running server.
 func clientCommands() []*cobra.Command {
-	return []*cobra.Command{newExperimentsCmd(), newRunsCmd(), newDataCmd(), newModelsCmd(), newLineageCmd(), newAuditCmd(), newTrainCmd(), newTuneCmd(), newPredictCmd(), newEvaluateCmd()}
+	return []*cobra.Command{newExperimentsCmd(), newRunsCmd(), newDataCmd(), newModelsCmd(), newLineageCmd(), newAuditCmd(), newTrainCmd(), newTuneCmd(), newPredictCmd(), newEvaluateCmd(), newDeployCmd()}
 }
 
 // clientGroup sets up a command group of client commands: the --url flag

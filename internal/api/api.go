@@ -25,6 +25,7 @@ import (
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
+	"github.com/slipwayml/slipway/internal/serving"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
 
@@ -45,6 +46,9 @@ type Config struct {
 	// Triggers their schedules and webhooks; nil leaves them out.
 	Pipelines *runs.Service
 	Triggers  *triggers.Service
+	// Deployments serves deployments on the native API; nil leaves them
+	// out.
+	Deployments *serving.Service
 	// RequireAuth makes every route but health checks demand a token.
 	RequireAuth  bool
 	MaxBodyBytes int64
@@ -68,7 +72,7 @@ func New(cfg Config) http.Handler {
 	h := &mlflow.Handler{Tracking: cfg.Tracking, Artifacts: cfg.Artifacts, Registry: cfg.Models, Log: cfg.Log, MaxBodyBytes: cfg.MaxBodyBytes}
 	h.Register(mux)
 	(&v1.Handler{Datasets: cfg.Datasets, Models: cfg.Models, Audit: cfg.Audit, Lineage: cfg.Lineage,
-		Pipelines: cfg.Pipelines, Triggers: cfg.Triggers, Log: cfg.Log}).Register(mux)
+		Pipelines: cfg.Pipelines, Triggers: cfg.Triggers, Deployments: cfg.Deployments, Log: cfg.Log}).Register(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("OK"))

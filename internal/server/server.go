@@ -30,6 +30,7 @@ import (
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
+	"github.com/slipwayml/slipway/internal/serving"
 	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
@@ -49,6 +50,7 @@ type App struct {
 	Lineage   *lineage.Service
 	Pipelines *runs.Service
 	Triggers  *triggers.Service
+	Serving   *serving.Service
 }
 
 // Open opens the stores named by cfg and applies migrations.
@@ -81,15 +83,16 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	app := &App{DB: db, Artifacts: artifacts, Tracking: tr, Registry: registry.New(db, artifacts, tr), Auth: auth.New(db),
 		Datasets: datasets.New(db, artifacts), Audit: audit.New(db)}
 	app.Lineage = lineage.New(db, tr, app.Registry, app.Datasets)
-	app.Pipelines = runs.New(db, artifacts, tr, app.Datasets, app.Registry, pipelineDir(cfg))
+	app.Pipelines = runs.New(db, artifacts, tr, app.Datasets, app.Registry, localDir(cfg, "pipelines"))
 	app.Triggers = triggers.New(db, app.Pipelines, app.Datasets)
+	app.Serving = serving.New(db, app.Registry, app.Audit, localDir(cfg, "serving"))
 	return app, nil
 }
 
-// pipelineDir is the local folder for pipeline run logs and fetched
-// inputs: under the data dir, or the temp dir when the database and the
-// artifacts are both elsewhere.
-func pipelineDir(cfg Config) string {
+// localDir is a local working folder (pipeline run logs and inputs, the
+// files of served models): under the data dir, or the temp dir when the
+// database and the artifacts are both elsewhere.
+func localDir(cfg Config, name string) string {
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = os.TempDir()
@@ -97,7 +100,7 @@ func pipelineDir(cfg Config) string {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	return filepath.Join(dir, "pipelines")
+	return filepath.Join(dir, name)
 }
 
 // Close closes the stores, after pending writes have committed.
@@ -198,6 +201,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		Lineage:      app.Lineage,
 		Pipelines:    app.Pipelines,
 		Triggers:     app.Triggers,
+		Deployments:  app.Serving,
 		RequireAuth:  cfg.RequireAuth(),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Log:          log,
@@ -265,6 +269,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		app.Pipelines.Work(bg)
 	}()
 	app.Triggers.Log = log
+	app.Serving.Log = log
+	workers.Add(1)
+	go func() {
+		defer workers.Done()
+		app.Serving.Run(bg)
+	}()
 	workers.Add(1)
 	go func() {
 		defer workers.Done()

@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
+	"github.com/slipwayml/slipway/internal/serving"
 )
 
 // Prefix is where the native API lives.
@@ -44,7 +45,9 @@ type Handler struct {
 	// schedules and webhooks; nil leaves them out.
 	Pipelines *runs.Service
 	Triggers  *triggers.Service
-	Log       *slog.Logger
+	// Deployments serves deployments; nil leaves them out.
+	Deployments *serving.Service
+	Log         *slog.Logger
 }
 
 // Register adds the native API's routes to mux.
@@ -64,6 +67,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	if h.Triggers != nil {
 		h.registerTriggers(mux)
+	}
+	if h.Deployments != nil {
+		h.registerDeployments(mux)
 	}
 	// Anything else under the prefix gets the native envelope, not the
 	// MLflow one or a plain-text 404.

@@ -1,0 +1,138 @@
+package v1
+
+import (
+	"net/http"
+
+	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/serving"
+)
+
+func (h *Handler) registerDeployments(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/deployments", h.listDeployments)
+	mux.HandleFunc("POST /api/v1/deployments", h.createDeployment)
+	mux.HandleFunc("GET /api/v1/deployments/{name}", h.getDeployment)
+	mux.HandleFunc("DELETE /api/v1/deployments/{name}", h.deleteDeployment)
+	mux.HandleFunc("GET /api/v1/deployments/{name}/revisions", h.deploymentRevisions)
+	mux.HandleFunc("POST /api/v1/deployments/{name}/canary", h.canary)
+	mux.HandleFunc("POST /api/v1/deployments/{name}/shadow", h.shadow)
+	mux.HandleFunc("POST /api/v1/deployments/{name}/promote", h.deploymentChange(func(r *http.Request, s *serving.Service, name string) (serving.Deployment, error) {
+		return s.Promote(r.Context(), name)
+	}))
+	mux.HandleFunc("POST /api/v1/deployments/{name}/rollback", h.deploymentChange(func(r *http.Request, s *serving.Service, name string) (serving.Deployment, error) {
+		return s.Rollback(r.Context(), name)
+	}))
+}
+
+// maxDeploymentBody bounds a deployment change's JSON body.
+const maxDeploymentBody = 64 << 10
+
+func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {
+	ds, err := h.Deployments.List(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if ds == nil {
+		ds = []serving.Deployment{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deployments": ds})
+}
+
+type createDeploymentBody struct {
+	Name  string `json:"name"`
+	Model string `json:"model"`
+}
+
+func (h *Handler) createDeployment(w http.ResponseWriter, r *http.Request) {
+	var body createDeploymentBody
+	if err := decode(w, r, maxDeploymentBody, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if body.Model == "" {
+		h.fail(w, r, errs.Invalid("model: is required: models:/NAME/VERSION or models:/NAME@ALIAS"))
+		return
+	}
+	d, err := h.Deployments.Create(r.Context(), body.Name, body.Model)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"deployment": d})
+}
+
+func (h *Handler) getDeployment(w http.ResponseWriter, r *http.Request) {
+	d, err := h.Deployments.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deployment": d})
+}
+
+func (h *Handler) deleteDeployment(w http.ResponseWriter, r *http.Request) {
+	if err := h.Deployments.Delete(r.Context(), r.PathValue("name")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+func (h *Handler) deploymentRevisions(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := h.Deployments.Get(r.Context(), name); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	revs, err := h.Deployments.Revisions(r.Context(), name)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revisions": revs})
+}
+
+type trafficBody struct {
+	Model   string `json:"model"`
+	Percent int    `json:"percent"`
+}
+
+func (h *Handler) canary(w http.ResponseWriter, r *http.Request) {
+	var body trafficBody
+	if err := decode(w, r, maxDeploymentBody, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	d, err := h.Deployments.Canary(r.Context(), r.PathValue("name"), body.Model, body.Percent)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deployment": d})
+}
+
+// shadow mirrors a share of traffic to a model; percent 0 stops it.
+func (h *Handler) shadow(w http.ResponseWriter, r *http.Request) {
+	var body trafficBody
+	if err := decode(w, r, maxDeploymentBody, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	d, err := h.Deployments.SetShadow(r.Context(), r.PathValue("name"), body.Model, body.Percent)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deployment": d})
+}
+
+func (h *Handler) deploymentChange(change func(*http.Request, *serving.Service, string) (serving.Deployment, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, err := change(r, h.Deployments, r.PathValue("name"))
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"deployment": d})
+	}
+}
