@@ -1,6 +1,7 @@
 // Package modeldir opens a model from disk for Slipway's native runtimes:
-// a model file (XGBoost JSON or UBJSON) or an MLflow model directory (an
-// MLmodel file whose xgboost flavor names the model file). It is the one
+// a model file (XGBoost JSON or UBJSON, or ONNX) or an MLflow model
+// directory (an MLmodel file whose xgboost or onnx flavor names the model
+// file). It is the one
 // place that maps formats to runtimes, so the CLI, evaluation and serving
 // open models alike.
 package modeldir
@@ -17,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/slipwayml/slipway/internal/models"
+	"github.com/slipwayml/slipway/internal/models/onnx"
 	"github.com/slipwayml/slipway/internal/models/xgboost"
 	"github.com/slipwayml/slipway/internal/tabular"
 )
@@ -43,18 +45,23 @@ type Opened struct {
 }
 
 // Open loads the model at path: a model file, or a directory holding an
-// MLmodel file (or a single XGBoost model file).
+// MLmodel file (or a single XGBoost or ONNX model file). Files ending in
+// .onnx, and the onnx flavor, load in the ONNX runtime; others in the
+// XGBoost runtime.
 func Open(path string) (*Opened, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	file := path
+	file, flavor := path, ""
 	var sig *models.Signature
 	if st.IsDir() {
-		if file, sig, err = fromDir(path); err != nil {
+		if file, sig, flavor, err = fromDir(path); err != nil {
 			return nil, err
 		}
+	}
+	if flavor == "onnx" || (flavor == "" && strings.EqualFold(filepath.Ext(file), ".onnx")) {
+		return openONNX(path, file, sig)
 	}
 	m, err := xgboost.LoadFile(file)
 	if err != nil {
@@ -74,49 +81,91 @@ type mlmodel struct {
 	} `yaml:"signature"`
 }
 
-// fromDir finds the model file of a directory and the input signature its
-// MLmodel declares, if any.
-func fromDir(dir string) (string, *models.Signature, error) {
+// fromDir finds the model file of a directory, the input signature its
+// MLmodel declares, if any, and the flavor that names the file ("" for a
+// bare model file).
+func fromDir(dir string) (string, *models.Signature, string, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, MLmodelFile))
 	if errors.Is(err, os.ErrNotExist) {
 		var found []string
-		for _, pattern := range []string{"*.json", "*.ubj"} {
+		for _, pattern := range []string{"*.json", "*.ubj", "*.onnx"} {
 			m, _ := filepath.Glob(filepath.Join(dir, pattern))
 			found = append(found, m...)
 		}
 		if len(found) != 1 {
-			return "", nil, fmt.Errorf("%s: no MLmodel file, and not exactly one .json or .ubj model file (found %d)", dir, len(found))
+			return "", nil, "", fmt.Errorf("%s: no MLmodel file, and not exactly one .json, .ubj or .onnx model file (found %d)", dir, len(found))
 		}
-		return found[0], nil, nil
+		return found[0], nil, "", nil
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	var mm mlmodel
 	if err := yaml.Unmarshal(raw, &mm); err != nil {
-		return "", nil, fmt.Errorf("%s: %w", filepath.Join(dir, MLmodelFile), err)
+		return "", nil, "", fmt.Errorf("%s: %w", filepath.Join(dir, MLmodelFile), err)
 	}
-	flavor, ok := mm.Flavors["xgboost"]
+	name := "xgboost"
+	flavor, ok := mm.Flavors[name]
+	if !ok {
+		name = "onnx"
+		flavor, ok = mm.Flavors[name]
+	}
 	if !ok {
 		names := make([]string, 0, len(mm.Flavors))
 		for n := range mm.Flavors {
 			names = append(names, n)
 		}
-		return "", nil, fmt.Errorf("%s: flavors %s: Slipway's native runtime reads the xgboost flavor", filepath.Join(dir, MLmodelFile), strings.Join(names, ", "))
+		slices.Sort(names)
+		return "", nil, "", fmt.Errorf("%s: flavors %s: Slipway's native runtime reads the xgboost flavor or the onnx flavor", filepath.Join(dir, MLmodelFile), strings.Join(names, ", "))
 	}
 	data, _ := flavor["data"].(string)
 	if data == "" || filepath.IsAbs(data) || strings.Contains(filepath.ToSlash(data), "..") {
-		return "", nil, fmt.Errorf("%s: flavors.xgboost.data %q: must name the model file inside the directory", filepath.Join(dir, MLmodelFile), data)
+		return "", nil, "", fmt.Errorf("%s: flavors.%s.data %q: must name the model file inside the directory", filepath.Join(dir, MLmodelFile), name, data)
 	}
 	var sig *models.Signature
 	if mm.Signature != nil && mm.Signature.Inputs != "" {
 		var inputs []models.Column
 		if err := json.Unmarshal([]byte(mm.Signature.Inputs), &inputs); err != nil {
-			return "", nil, fmt.Errorf("%s: signature.inputs: %w", filepath.Join(dir, MLmodelFile), err)
+			return "", nil, "", fmt.Errorf("%s: signature.inputs: %w", filepath.Join(dir, MLmodelFile), err)
 		}
 		sig = &models.Signature{Inputs: inputs}
 	}
-	return filepath.Join(dir, filepath.FromSlash(data)), sig, nil
+	return filepath.Join(dir, filepath.FromSlash(data)), sig, name, nil
+}
+
+// openONNX loads an ONNX model. Its features are named by the MLmodel
+// signature when that is column-based with one column per feature (an
+// mlflow.onnx tensor-based signature describes the input tensor, not
+// columns, and is passed over); else input_0, input_1, ... after the
+// graph input.
+func openONNX(path, file string, sig *models.Signature) (*Opened, error) {
+	m, err := onnx.LoadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	inputs := slices.Clone(m.Signature().Inputs)
+	if sig != nil && !tensorBased(sig.Inputs) {
+		if len(sig.Inputs) != len(inputs) {
+			return nil, fmt.Errorf("%s: the MLmodel signature has %d inputs; the ONNX model has %d features", path, len(sig.Inputs), len(inputs))
+		}
+		for i := range inputs {
+			inputs[i].Name = sig.Inputs[i].Name
+		}
+	}
+	o := &Opened{Model: m, Path: file, Features: make([]tabular.Feature, len(inputs))}
+	for i, c := range inputs {
+		o.Features[i] = tabular.Feature{Name: c.Name}
+	}
+	return o, nil
+}
+
+func tensorBased(cols []models.Column) bool {
+	for _, c := range cols {
+		if c.Type == "tensor" {
+			return true
+		}
+	}
+	return false
 }
 
 // features are the model's inputs by name: the MLmodel signature's when it
