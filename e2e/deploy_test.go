@@ -80,3 +80,88 @@ func waitServing(t *testing.T, cli func(int, ...string) (string, string), name, 
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Predictions over both protocols are what XGBoost predicts for the rows,
+// and requests sent while the deployment is canaried, rolled back and its
+// alias moved are all answered.
+func TestInferenceOverHTTP(t *testing.T) {
+	s := Start(t)
+	c := mlflowOn(s, t)
+	cli := CLI(t, s)
+	registerTumorModel(t, c)
+	c.createVersion("tumor", "models:/tumor/1", "")
+	cli(0, "deploy", "create", "tumor", "--model", "models:/tumor@champion")
+
+	// XGBoost's predictions for these rows (see TestPredict).
+	want := []float64{0.5655025839805603, 0.2104165256023407, 0.2104165256023407}
+	oip := map[string]any{"id": "r1", "inputs": []map[string]any{{
+		"name": "rows", "shape": []int{3, 4}, "datatype": "FP32",
+		"data": []float64{17.99, 10.38, 122.8, 1001, 20.57, 17.77, 132.9, 1326, 19.69, 21.25, 130, 1203}}}}
+	code, body := s.JSON("POST", "/v2/models/tumor/infer", oip)
+	if code != 200 || body["id"] != "r1" || body["model_version"] != "1" {
+		t.Fatalf("OIP infer: %d %v", code, body)
+	}
+	got := body["outputs"].([]any)[0].(map[string]any)["data"].([]any)
+	for i, w := range want {
+		if d := got[i].(float64) - w; d > 1e-6 || d < -1e-6 {
+			t.Errorf("OIP row %d: %v, XGBoost says %v", i, got[i], w)
+		}
+	}
+	split := map[string]any{"dataframe_split": map[string]any{"columns": []string{"radius", "texture", "perimeter", "area"},
+		"data": [][]float64{{17.99, 10.38, 122.8, 1001}, {20.57, 17.77, 132.9, 1326}}}}
+	code, body = s.JSON("POST", "/deployments/tumor/invocations", split)
+	preds, _ := body["predictions"].([]any)
+	if code != 200 || len(preds) != 2 || preds[0].(float64)-want[0] > 1e-6 {
+		t.Fatalf("invocations: %d %v", code, body)
+	}
+	code, body = s.JSON("POST", "/v2/models/tumor/infer", map[string]any{"inputs": []map[string]any{{
+		"name": "rows", "shape": []int{1, 3}, "datatype": "FP32", "data": []float64{1, 2, 3}}}})
+	if code != 400 || !strings.Contains(body["error"].(string), "4 features") {
+		t.Errorf("a short row: %d %v", code, body)
+	}
+	if code, _ := s.Do("POST", "/v2/models/nope/infer", oip); code != 404 {
+		t.Errorf("unknown deployment: %d", code)
+	}
+
+	// Drive requests while the deployment changes under them.
+	stop := make(chan struct{})
+	failures := make(chan string, 100)
+	done := make(chan int)
+	for w := 0; w < 4; w++ {
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-stop:
+					done <- n
+					return
+				default:
+				}
+				if code, body := s.Do("POST", "/v2/models/tumor/infer", oip); code != 200 {
+					select {
+					case failures <- string(body):
+					default:
+					}
+				}
+				n++
+			}
+		}()
+	}
+	cli(0, "deploy", "canary", "tumor", "--model", "models:/tumor/2", "--percent", "50")
+	c.ok("registered-models/alias", map[string]any{"name": "tumor", "alias": "champion", "version": "2"})
+	time.Sleep(2500 * time.Millisecond) // a sync moves the stable route to v2
+	cli(0, "deploy", "promote", "tumor")
+	cli(0, "deploy", "rollback", "tumor")
+	close(stop)
+	total := 0
+	for w := 0; w < 4; w++ {
+		total += <-done
+	}
+	close(failures)
+	for f := range failures {
+		t.Errorf("a request failed while the deployment changed: %s", f)
+	}
+	if total < 100 {
+		t.Errorf("only %d requests were sent during the changes", total)
+	}
+}

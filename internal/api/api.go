@@ -73,6 +73,9 @@ func New(cfg Config) http.Handler {
 	h.Register(mux)
 	(&v1.Handler{Datasets: cfg.Datasets, Models: cfg.Models, Audit: cfg.Audit, Lineage: cfg.Lineage,
 		Pipelines: cfg.Pipelines, Triggers: cfg.Triggers, Deployments: cfg.Deployments, Log: cfg.Log}).Register(mux)
+	if cfg.Deployments != nil {
+		mountInference(mux, cfg)
+	}
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("OK"))
@@ -108,7 +111,7 @@ func New(cfg Config) http.Handler {
 // whose URL carries its own capability (see mlflow.PartPath).
 func public(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/health", "/version":
+	case "/healthz", "/readyz", "/health", "/version", "/v2/health/live", "/v2/health/ready":
 		return true
 	}
 	return strings.HasPrefix(path, mlflow.PartPath)
@@ -158,8 +161,10 @@ func authenticate(cfg Config, next http.Handler) http.Handler {
 }
 
 // readOnlyPosts are POST routes that only read: MLflow sends searches as
-// POST so that long filters fit in a body.
-var readOnlyPosts = []string{"runs/search", "experiments/search", "experiments/search-datasets", "registered-models/get-latest-versions"}
+// POST so that long filters fit in a body, and scoring a model changes
+// nothing.
+var readOnlyPosts = []string{"runs/search", "experiments/search", "experiments/search-datasets", "registered-models/get-latest-versions",
+	"infer", "invocations"}
 
 // requiredRole is the least role a request needs: viewers read (the audit
 // log included: it holds what viewers can read anyway, plus who changed

@@ -244,6 +244,19 @@ func (s *Service) Version(name, version string) (*Loaded, error) {
 	return nil, errs.NotFoundf("deployment %q does not serve version %s", name, version)
 }
 
+// ServedVersions returns the versions a deployment serves, routes first.
+func (s *Service) ServedVersions(name string) []string {
+	t := s.table(name)
+	if t == nil {
+		return nil
+	}
+	var out []string
+	for _, sv := range t.serving() {
+		out = append(out, sv.Version)
+	}
+	return out
+}
+
 // Names returns the deployments being served.
 func (s *Service) Names() []string {
 	s.mu.Lock()

@@ -1,0 +1,92 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/slipwayml/slipway/internal/api/inference"
+	"github.com/slipwayml/slipway/internal/models"
+	"github.com/slipwayml/slipway/internal/serving"
+	"github.com/slipwayml/slipway/internal/tabular"
+)
+
+// mountInference serves deployments over the Open Inference Protocol
+// (/v2/models/NAME/infer) and MLflow's scoring format
+// (/deployments/NAME/invocations).
+func mountInference(mux *http.ServeMux, cfg Config) {
+	srv := inference.Register(mux, &deploymentResolver{s: cfg.Deployments}, inference.Options{ServerVersion: cfg.Version, Log: cfg.Log})
+	mux.HandleFunc("POST /deployments/{name}/invocations", srv.ServeInvocations)
+	mux.HandleFunc("POST /deployments/{name}/versions/{version}/invocations", srv.ServeInvocations)
+}
+
+// deploymentResolver answers the inference protocols from the live
+// deployments: a request to a deployment is routed by its split (and
+// routing key); a request naming a version gets that version if the
+// deployment serves it.
+type deploymentResolver struct {
+	s         *serving.Service
+	endpoints sync.Map // endpointKey -> *deploymentEndpoint
+}
+
+type endpointKey struct {
+	name  string
+	model *serving.Loaded
+}
+
+func (r *deploymentResolver) Endpoint(ctx context.Context, name, version, routingKey string) (inference.Endpoint, error) {
+	var m *serving.Loaded
+	var err error
+	if version != "" {
+		m, err = r.s.Version(name, version)
+	} else {
+		m, _, err = r.s.Route(name, routingKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// One endpoint per deployment and loaded version, made once: the hot
+	// path allocates nothing here.
+	key := endpointKey{name, m}
+	if ep, ok := r.endpoints.Load(key); ok {
+		return ep.(*deploymentEndpoint), nil
+	}
+	ep, _ := r.endpoints.LoadOrStore(key, &deploymentEndpoint{r: r, name: name, m: m})
+	return ep.(*deploymentEndpoint), nil
+}
+
+func (r *deploymentResolver) Names(ctx context.Context) []string {
+	names := r.s.Names()
+	sort.Strings(names)
+	return names
+}
+
+func (r *deploymentResolver) Ready(ctx context.Context) bool { return true }
+
+// deploymentEndpoint is one deployment answering with one loaded version.
+type deploymentEndpoint struct {
+	r    *deploymentResolver
+	name string
+	m    *serving.Loaded
+}
+
+func (e *deploymentEndpoint) Name() string                { return e.name }
+func (e *deploymentEndpoint) Version() string             { return e.m.VersionString() }
+func (e *deploymentEndpoint) Versions() []string          { return e.r.s.ServedVersions(e.name) }
+func (e *deploymentEndpoint) Platform() string            { return e.m.Platform }
+func (e *deploymentEndpoint) Signature() models.Signature { return e.m.Model.Model.Signature() }
+func (e *deploymentEndpoint) Features() []tabular.Feature { return e.m.Model.Features }
+func (e *deploymentEndpoint) Ready() bool                 { return true }
+
+func (e *deploymentEndpoint) Infer(ctx context.Context, req *inference.Request, res *inference.Result) error {
+	model := e.m.Model.Model
+	var err error
+	if req.Rows == 1 {
+		err = model.PredictRow(req.X, res.Outputs)
+	} else {
+		err = model.Predict(req.X, res.Outputs)
+	}
+	res.Version = e.m.VersionString()
+	return err
+}
