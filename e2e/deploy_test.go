@@ -1,7 +1,13 @@
 package e2e
 
 import (
+	"bufio"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -163,5 +169,57 @@ func TestInferenceOverHTTP(t *testing.T) {
 	}
 	if total < 100 {
 		t.Errorf("only %d requests were sent during the changes", total)
+	}
+}
+
+// slipway serve serves one registered model on its own, fetched from the
+// server, over both protocols.
+func TestServeStandalone(t *testing.T) {
+	s := Start(t)
+	c := mlflowOn(s, t)
+	registerTumorModel(t, c)
+	cmd := exec.Command(Binary(t), "serve", "models:/tumor@champion", "--port", "0")
+	cmd.Env = append(os.Environ(), "SLIPWAY_URL="+s.URL)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if i := strings.Index(sc.Text(), " at http://"); i >= 0 {
+				found <- sc.Text()[i+4:]
+			}
+		}
+	}()
+	var url string
+	select {
+	case url = <-found:
+	case <-time.After(60 * time.Second):
+		t.Fatal("slipway serve did not start")
+	}
+	body := `{"inputs": [[17.99, 10.38, 122.8, 1001]]}`
+	resp, err := http.Post(url+"/invocations", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "0.565502") {
+		t.Errorf("invocations: %d %s", resp.StatusCode, raw)
+	}
+	resp, err = http.Get(url + "/v2/models/tumor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"versions":["1"]`) {
+		t.Errorf("model metadata: %d %s", resp.StatusCode, raw)
 	}
 }

@@ -60,7 +60,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServerCmd(), newVersionCmd(), newTokensCmd(), newPipelineCmd(), newQuickstartCmd())
+	root.AddCommand(newServerCmd(), newVersionCmd(), newTokensCmd(), newPipelineCmd(), newQuickstartCmd(), newServeCmd())
 	root.AddCommand(newSchedulesCmd())
 	for _, c := range clientCommands() {
 		root.AddCommand(c)
