@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -222,4 +223,70 @@ func TestServeStandalone(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"versions":["1"]`) {
 		t.Errorf("model metadata: %d %s", resp.StatusCode, raw)
 	}
+}
+
+// Every answer is in the prediction log with its inputs and outputs, the
+// shadow's answers too (never returned), and labels sent later by request
+// id are joined to them.
+func TestPredictionLog(t *testing.T) {
+	s := Start(t)
+	c := mlflowOn(s, t)
+	cli := CLI(t, s)
+	registerTumorModel(t, c)
+	c.createVersion("tumor", "models:/tumor/1", "")
+	cli(0, "deploy", "create", "tumor", "--model", "models:/tumor/1")
+	cli(0, "deploy", "shadow", "tumor", "--model", "models:/tumor/2", "--percent", "100")
+	for i, id := range []string{"a1", "a2", "a3"} {
+		code, body := s.JSON("POST", "/v2/models/tumor/infer", map[string]any{"id": id, "inputs": []map[string]any{{
+			"name": "rows", "shape": []int{1, 4}, "datatype": "FP32", "data": []float64{17.99 + float64(i), 10.38, 122.8, 1001}}}})
+		if code != 200 || body["model_version"] != "1" {
+			t.Fatalf("infer %s: %d %v", id, code, body)
+		}
+	}
+	s.OK("POST", "/api/v1/deployments/tumor/feedback", map[string]any{"feedback": []map[string]any{{"request_id": "a2", "label": 1}}})
+	code, body := s.JSON("POST", "/api/v1/deployments/tumor/feedback", map[string]any{"feedback": []map[string]any{{"request_id": "", "label": 1}}})
+	if code != 400 || !strings.Contains(mustString(body), "feedback[0].request_id") {
+		t.Errorf("bad feedback: %d %v", code, body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := s.OK("GET", "/api/v1/deployments/tumor/predictions", nil)["predictions"].([]any)
+		if len(got) == 6 {
+			answers, shadows, labelled := 0, 0, 0
+			for _, p := range got {
+				p := p.(map[string]any)
+				if p["shadow"] == true {
+					shadows++
+					if p["model_version"].(float64) != 2 {
+						t.Errorf("shadow answer from version %v", p["model_version"])
+					}
+				} else {
+					answers++
+				}
+				if p["request_id"] == "a2" && p["label"] != nil {
+					labelled++
+				}
+				if ins := p["inputs"].([]any); len(ins) != 4 {
+					t.Errorf("logged inputs: %v", ins)
+				}
+			}
+			if answers != 3 || shadows != 3 || labelled != 2 {
+				t.Errorf("log: %d answers, %d shadow answers, %d labelled rows", answers, shadows, labelled)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the prediction log holds %d rows, want 6", len(got))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stats := s.OK("GET", "/api/v1/deployments", nil)["prediction_log"].(map[string]any)
+	if stats["logged"].(float64) != 6 || stats["dropped"].(float64) != 0 {
+		t.Errorf("log stats: %v", stats)
+	}
+}
+
+func mustString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

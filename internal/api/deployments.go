@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/slipwayml/slipway/internal/api/inference"
 	"github.com/slipwayml/slipway/internal/models"
@@ -79,7 +82,10 @@ func (e *deploymentEndpoint) Signature() models.Signature { return e.m.Model.Mod
 func (e *deploymentEndpoint) Features() []tabular.Feature { return e.m.Model.Features }
 func (e *deploymentEndpoint) Ready() bool                 { return true }
 
+// Infer answers and records the request in the prediction log; a request
+// without an id (OIP "id" or X-Request-Id) is logged under a generated one.
 func (e *deploymentEndpoint) Infer(ctx context.Context, req *inference.Request, res *inference.Result) error {
+	start := time.Now()
 	model := e.m.Model.Model
 	var err error
 	if req.Rows == 1 {
@@ -88,5 +94,22 @@ func (e *deploymentEndpoint) Infer(ctx context.Context, req *inference.Request, 
 		err = model.Predict(req.X, res.Outputs)
 	}
 	res.Version = e.m.VersionString()
-	return err
+	if err != nil {
+		return err
+	}
+	id := req.ID
+	if id == "" {
+		id = generatedID()
+	}
+	e.r.s.Observe(e.name, e.m, id, req.Rows, req.X, res.Outputs, time.Since(start))
+	return nil
 }
+
+var (
+	idPrefix = strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	idSeq    atomic.Int64
+)
+
+// generatedID names a request that came without an id: unique within
+// this server's life and across restarts.
+func generatedID() string { return idPrefix + strconv.FormatInt(idSeq.Add(1), 36) }

@@ -94,9 +94,11 @@ type Service struct {
 	Log *slog.Logger
 	Now func() time.Time
 
-	loader *loader
-	mu     sync.Mutex
-	live   map[string]*liveDeployment
+	loader      *loader
+	plog        *PredictionLog
+	shadowSlots chan struct{} // bounds shadow scoring in flight
+	mu          sync.Mutex
+	live        map[string]*liveDeployment
 }
 
 // New returns a service; dir is where model versions are exported to be
@@ -105,12 +107,17 @@ func New(db *store.DB, models *registry.Service, log *audit.Log, dir string) *Se
 	s := &Service{db: db, models: models, audit: log, Dir: dir, Log: slog.Default(), Now: time.Now,
 		live: map[string]*liveDeployment{}}
 	s.loader = &loader{s: s, loaded: map[string]*Loaded{}}
+	s.plog = newPredictionLog(s)
+	s.shadowSlots = make(chan struct{}, 64)
 	return s
 }
 
 func (s *Service) nowMillis() int64 { return s.Now().UnixMilli() }
 
 var deploymentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// PredictionLog is the log of what deployments answered.
+func (s *Service) PredictionLog() *PredictionLog { return s.plog }
 
 // ValidateName checks a deployment name: it is a path segment of the
 // inference URLs.

@@ -274,8 +274,13 @@ var SyncEvery = 2 * time.Second
 
 // Run serves the stored deployments and keeps them current until ctx
 // ends: a deployment changed through another server, or a route whose
-// alias was moved by a promotion, is loaded and swapped in.
+// alias was moved by a promotion, is loaded and swapped in. It also runs
+// the prediction log's writer, which writes what is queued before Run
+// returns.
 func (s *Service) Run(ctx context.Context) {
+	logged := make(chan struct{})
+	go func() { s.plog.run(ctx); close(logged) }()
+	defer func() { <-logged }()
 	t := time.NewTicker(SyncEvery)
 	defer t.Stop()
 	for {

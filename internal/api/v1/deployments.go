@@ -1,7 +1,9 @@
 package v1
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/serving"
@@ -15,6 +17,8 @@ func (h *Handler) registerDeployments(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/deployments/{name}/revisions", h.deploymentRevisions)
 	mux.HandleFunc("POST /api/v1/deployments/{name}/canary", h.canary)
 	mux.HandleFunc("POST /api/v1/deployments/{name}/shadow", h.shadow)
+	mux.HandleFunc("POST /api/v1/deployments/{name}/feedback", h.feedback)
+	mux.HandleFunc("GET /api/v1/deployments/{name}/predictions", h.predictions)
 	mux.HandleFunc("POST /api/v1/deployments/{name}/promote", h.deploymentChange(func(r *http.Request, s *serving.Service, name string) (serving.Deployment, error) {
 		return s.Promote(r.Context(), name)
 	}))
@@ -35,7 +39,57 @@ func (h *Handler) listDeployments(w http.ResponseWriter, r *http.Request) {
 	if ds == nil {
 		ds = []serving.Deployment{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deployments": ds})
+	writeJSON(w, http.StatusOK, map[string]any{"deployments": ds, "prediction_log": h.Deployments.PredictionLog().Stats()})
+}
+
+type feedbackBody struct {
+	Feedback []serving.Feedback `json:"feedback"`
+}
+
+// feedback takes ground-truth labels for logged requests, by request id.
+func (h *Handler) feedback(w http.ResponseWriter, r *http.Request) {
+	var body feedbackBody
+	if err := decode(w, r, 16<<20, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.Deployments.RecordFeedback(r.Context(), r.PathValue("name"), body.Feedback); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"recorded": len(body.Feedback)})
+}
+
+// predictions reads the prediction log of a deployment over
+// [from_ms, to_ms), oldest first, with labels.
+func (h *Handler) predictions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var bad error
+	num := func(field string, def int64) int64 {
+		s := q.Get(field)
+		if s == "" || bad != nil {
+			return def
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			bad = errs.Invalid("%s: %q is not a number", field, s)
+		}
+		return n
+	}
+	from, to, limit := num("from_ms", 0), num("to_ms", math.MaxInt64), num("max_results", 1000)
+	if bad != nil {
+		h.fail(w, r, bad)
+		return
+	}
+	ps, err := h.Deployments.Predictions(r.Context(), r.PathValue("name"), from, to, int(limit))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if ps == nil {
+		ps = []serving.LoggedPrediction{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"predictions": ps})
 }
 
 type createDeploymentBody struct {

@@ -1,0 +1,300 @@
+package serving
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/slipwayml/slipway/internal/errs"
+)
+
+// Prediction is one answered request as the log keeps it.
+type Prediction struct {
+	RequestID  string    `json:"request_id"`
+	Deployment string    `json:"deployment"`
+	ModelName  string    `json:"model_name"`
+	Version    int64     `json:"model_version"`
+	Shadow     bool      `json:"shadow,omitempty"`
+	Time       int64     `json:"time_ms"`
+	LatencyUS  int64     `json:"latency_us"`
+	Rows       int       `json:"rows"`
+	Inputs     []float32 `json:"inputs"`  // row-major, the model's features
+	Outputs    []float32 `json:"outputs"` // row-major, the model's outputs
+}
+
+// Prediction log defaults: a queue that absorbs a few seconds of bursts
+// at 20,000 requests/s, groups that keep a commit cheap, and a month of
+// history.
+const (
+	DefaultLogQueue     = 65536
+	DefaultLogGroup     = 2000
+	DefaultLogRetention = 30 * 24 * time.Hour
+)
+
+// PredictionLog records predictions asynchronously: Record never blocks
+// and never fails a request. What does not fit in the queue is dropped and
+// counted, because under overload answering matters more than logging.
+type PredictionLog struct {
+	s         *Service
+	queue     chan *Prediction
+	group     int
+	Retention time.Duration
+
+	logged, dropped, failed, shadowSkipped atomic.Int64
+}
+
+func newPredictionLog(s *Service) *PredictionLog {
+	return &PredictionLog{s: s, queue: make(chan *Prediction, DefaultLogQueue), group: DefaultLogGroup, Retention: DefaultLogRetention}
+}
+
+// Record queues p, or counts it as dropped when the queue is full.
+func (l *PredictionLog) Record(p *Prediction) {
+	select {
+	case l.queue <- p:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// LogStats are the log's counters since start.
+type LogStats struct {
+	Queued        int   `json:"queued"`
+	Logged        int64 `json:"logged"`
+	Dropped       int64 `json:"dropped"`
+	Failed        int64 `json:"failed"`
+	ShadowSkipped int64 `json:"shadow_skipped"`
+}
+
+// Stats reports the queue depth and what was logged, dropped (queue full)
+// and lost to write errors.
+func (l *PredictionLog) Stats() LogStats {
+	return LogStats{Queued: len(l.queue), Logged: l.logged.Load(), Dropped: l.dropped.Load(), Failed: l.failed.Load(),
+		ShadowSkipped: l.shadowSkipped.Load()}
+}
+
+// run writes queued predictions in groups until ctx ends, then writes
+// what is still queued.
+func (l *PredictionLog) run(ctx context.Context) {
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	l.prune(ctx)
+	batch := make([]*Prediction, 0, l.group)
+	for {
+		select {
+		case p := <-l.queue:
+			batch = append(batch[:0], p)
+		drain:
+			for len(batch) < l.group {
+				select {
+				case p := <-l.queue:
+					batch = append(batch, p)
+				default:
+					break drain
+				}
+			}
+			l.write(context.WithoutCancel(ctx), batch)
+		case <-prune.C:
+			l.prune(ctx)
+		case <-ctx.Done():
+			for {
+				batch = batch[:0]
+				for len(batch) < l.group && len(l.queue) > 0 {
+					batch = append(batch, <-l.queue)
+				}
+				if len(batch) == 0 {
+					return
+				}
+				l.write(context.WithoutCancel(ctx), batch)
+			}
+		}
+	}
+}
+
+func (l *PredictionLog) write(ctx context.Context, batch []*Prediction) {
+	db := l.s.db
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, db.Q(`INSERT INTO predictions (request_id, deployment, model_name, model_version, shadow,
+			time_ms, latency_us, rows, inputs, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		var in, out []byte
+		for _, p := range batch {
+			in, out = appendFloats(in[:0], p.Inputs), appendFloats(out[:0], p.Outputs)
+			shadow := 0
+			if p.Shadow {
+				shadow = 1
+			}
+			if _, err := stmt.ExecContext(ctx, p.RequestID, p.Deployment, p.ModelName, p.Version, shadow, p.Time, p.LatencyUS, p.Rows,
+				string(in), string(out)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.failed.Add(int64(len(batch)))
+		l.s.Log.Error("writing the prediction log", "predictions", len(batch), "err", err)
+		return
+	}
+	l.logged.Add(int64(len(batch)))
+}
+
+// appendFloats writes vs as a JSON array; NaN (a missing input) is null.
+func appendFloats(b []byte, vs []float32) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if v != v {
+			b = append(b, "null"...)
+			continue
+		}
+		b = strconv.AppendFloat(b, float64(v), 'g', -1, 32)
+	}
+	return append(b, ']')
+}
+
+func (l *PredictionLog) prune(ctx context.Context) {
+	if l.Retention <= 0 {
+		return
+	}
+	cutoff := l.s.Now().Add(-l.Retention).UnixMilli()
+	err := l.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, l.s.db.Q(`DELETE FROM predictions WHERE time_ms < ?`), cutoff); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, l.s.db.Q(`DELETE FROM prediction_feedback WHERE time_ms < ?`), cutoff)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		l.s.Log.Warn("pruning the prediction log", "err", err)
+	}
+}
+
+// Predictions returns a deployment's logged predictions in [from, to)
+// (milliseconds), oldest first, with their labels where feedback came.
+func (s *Service) Predictions(ctx context.Context, deployment string, from, to int64, limit int) ([]LoggedPrediction, error) {
+	if limit <= 0 || limit > 10000 {
+		return nil, errs.Invalid("max_results: %d must be between 1 and 10000", limit)
+	}
+	var out []LoggedPrediction
+	err := s.db.EachRow(ctx, `SELECT p.request_id, p.model_name, p.model_version, p.shadow, p.time_ms, p.latency_us, p.rows,
+			p.inputs, p.outputs, f.label
+		FROM predictions p LEFT JOIN prediction_feedback f ON f.deployment = p.deployment AND f.request_id = p.request_id
+		WHERE p.deployment = ? AND p.time_ms >= ? AND p.time_ms < ? ORDER BY p.time_ms, p.id LIMIT ?`,
+		[]any{deployment, from, to, limit}, func(rows *sql.Rows) error {
+			var p LoggedPrediction
+			var shadow int64
+			var inputs, outputs string
+			var label sql.NullString
+			if err := rows.Scan(&p.RequestID, &p.ModelName, &p.Version, &shadow, &p.Time, &p.LatencyUS, &p.Rows, &inputs, &outputs, &label); err != nil {
+				return err
+			}
+			p.Deployment, p.Shadow = deployment, shadow != 0
+			p.Inputs, p.Outputs = json.RawMessage(inputs), json.RawMessage(outputs)
+			if label.Valid {
+				p.Label = json.RawMessage(label.String)
+			}
+			out = append(out, p)
+			return nil
+		})
+	if err != nil {
+		return nil, errs.Wrap(err, "reading the prediction log")
+	}
+	return out, nil
+}
+
+// LoggedPrediction is a prediction as read back, with its label.
+type LoggedPrediction struct {
+	RequestID  string          `json:"request_id"`
+	Deployment string          `json:"deployment"`
+	ModelName  string          `json:"model_name"`
+	Version    int64           `json:"model_version"`
+	Shadow     bool            `json:"shadow,omitempty"`
+	Time       int64           `json:"time_ms"`
+	LatencyUS  int64           `json:"latency_us"`
+	Rows       int             `json:"rows"`
+	Inputs     json.RawMessage `json:"inputs"`
+	Outputs    json.RawMessage `json:"outputs"`
+	Label      json.RawMessage `json:"label,omitempty"`
+}
+
+// Feedback is a ground-truth label for a request, sent after the fact.
+type Feedback struct {
+	RequestID string          `json:"request_id"`
+	Label     json.RawMessage `json:"label"`
+}
+
+// MaxFeedback bounds the labels of one feedback call.
+const MaxFeedback = 10000
+
+// RecordFeedback stores labels by request id; a later label for the same
+// request replaces the earlier one.
+func (s *Service) RecordFeedback(ctx context.Context, deployment string, fb []Feedback) error {
+	if _, err := s.Get(ctx, deployment); err != nil {
+		return err
+	}
+	if len(fb) == 0 || len(fb) > MaxFeedback {
+		return errs.Invalid("feedback: %d labels; send 1 to %d", len(fb), MaxFeedback)
+	}
+	for i, f := range fb {
+		if f.RequestID == "" || len(f.RequestID) > 256 {
+			return errs.Invalid("feedback[%d].request_id: must be 1-256 characters", i)
+		}
+		if len(f.Label) == 0 || !json.Valid(f.Label) || strings.TrimSpace(string(f.Label)) == "null" {
+			return errs.Invalid("feedback[%d].label: must be a JSON value (a number, string or array)", i)
+		}
+	}
+	now := s.nowMillis()
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, f := range fb {
+			if _, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO prediction_feedback (deployment, request_id, label, time_ms) VALUES (?, ?, ?, ?)
+				ON CONFLICT (deployment, request_id) DO UPDATE SET label = excluded.label, time_ms = excluded.time_ms`),
+				deployment, f.RequestID, string(f.Label), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Observe records an answered request in the prediction log (copying its
+// rows: the caller's buffers are reused) and, when the deployment has a
+// shadow and this request is drawn for it, scores the rows with the shadow
+// off the request path and logs that answer too.
+func (s *Service) Observe(deployment string, m *Loaded, requestID string, rows int, x, y []float32, latency time.Duration) {
+	now := s.nowMillis()
+	p := &Prediction{RequestID: requestID, Deployment: deployment, ModelName: m.Name, Version: m.Version, Time: now,
+		LatencyUS: latency.Microseconds(), Rows: rows, Inputs: append([]float32(nil), x...), Outputs: append([]float32(nil), y...)}
+	s.plog.Record(p)
+	t := s.table(deployment)
+	if t == nil || t.shadow == nil || rand.IntN(100) >= t.shadow.upTo {
+		return
+	}
+	select {
+	case s.shadowSlots <- struct{}{}:
+	default:
+		s.plog.shadowSkipped.Add(1) // shadows never queue up behind real traffic
+		return
+	}
+	sh := t.shadow.model
+	go func() {
+		defer func() { <-s.shadowSlots }()
+		start := time.Now()
+		out := make([]float32, rows*sh.Model.Model.NumOutputs())
+		if err := sh.Model.Model.Predict(p.Inputs, out); err != nil {
+			s.plog.failed.Add(1)
+			return
+		}
+		s.plog.Record(&Prediction{RequestID: requestID, Deployment: deployment, ModelName: sh.Name, Version: sh.Version, Shadow: true,
+			Time: now, LatencyUS: time.Since(start).Microseconds(), Rows: rows, Inputs: p.Inputs, Outputs: out})
+	}()
+}

@@ -1,0 +1,80 @@
+package serving
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/store"
+	"github.com/slipwayml/slipway/internal/store/storetest"
+)
+
+// Observed predictions are written when the log's writer runs (and all of
+// them before it stops), read back by window with their labels, and
+// pruned after the retention period.
+func TestPredictionLogWritesReadsAndPrunes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		f.register("credit", smallModel)
+		if _, err := f.s.Create(f.ctx, "credit", "models:/credit/1"); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := f.s.Route("credit", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock := time.UnixMilli(1_000_000)
+		f.s.Now = func() time.Time { return clock }
+		x := []float32{1, 2, float32(math.NaN()), 4}
+		for _, id := range []string{"r1", "r2", "r3"} {
+			f.s.Observe("credit", m, id, 1, x, []float32{0.25}, 3*time.Millisecond)
+		}
+		x[0] = 99 // the log copied the caller's buffer
+		ctx, cancel := context.WithCancel(f.ctx)
+		cancel()
+		f.s.plog.run(ctx) // a stopped writer still writes what is queued
+		if st := f.s.plog.Stats(); st.Logged != 3 || st.Queued != 0 || st.Dropped != 0 {
+			t.Fatalf("stats: %+v", st)
+		}
+		if err := f.s.RecordFeedback(f.ctx, "credit", []Feedback{{RequestID: "r2", Label: json.RawMessage(`1`)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.RecordFeedback(f.ctx, "credit", []Feedback{{RequestID: "r2", Label: json.RawMessage(`0`)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.RecordFeedback(f.ctx, "nope", []Feedback{{RequestID: "r2", Label: json.RawMessage(`1`)}}); errs.CodeOf(err) != errs.NotFound {
+			t.Errorf("feedback to a missing deployment: %v", err)
+		}
+		got, err := f.s.Predictions(f.ctx, "credit", 0, math.MaxInt64, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || string(got[0].Inputs) != "[1,2,null,4]" || string(got[0].Outputs) != "[0.25]" ||
+			string(got[1].Label) != "0" || got[0].Label != nil || got[1].LatencyUS != 3000 || got[0].Version != 1 {
+			t.Fatalf("read back: %+v", got)
+		}
+		if got, _ := f.s.Predictions(f.ctx, "credit", 1_000_001, math.MaxInt64, 100); len(got) != 0 {
+			t.Errorf("a window after the predictions holds %d", len(got))
+		}
+		clock = clock.Add(DefaultLogRetention + time.Minute)
+		f.s.plog.prune(f.ctx)
+		if got, _ := f.s.Predictions(f.ctx, "credit", 0, math.MaxInt64, 100); len(got) != 0 {
+			t.Errorf("after the retention period %d predictions remain", len(got))
+		}
+	})
+}
+
+// A full queue drops and counts instead of blocking the request.
+func TestPredictionLogDropsWhenFull(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t))
+	f.s.plog.queue = make(chan *Prediction, 2)
+	for i := 0; i < 5; i++ {
+		f.s.plog.Record(&Prediction{})
+	}
+	if st := f.s.plog.Stats(); st.Queued != 2 || st.Dropped != 3 {
+		t.Errorf("stats: %+v", st)
+	}
+}
