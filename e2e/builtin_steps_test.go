@@ -100,10 +100,13 @@ func TestValidateStep(t *testing.T) {
 			rows[3][csvColumn(t, h, "area")] = "large"
 			return h, rows
 		}, []string{"FAIL  changed-type.csv: column area: type: type string; the reference's is float"}},
+		// 3 of 120 rows (2.5%) beyond the range: more than the 1% allowed.
 		{"out-of-range.csv", func(h []string, rows [][]string) ([]string, [][]string) {
-			rows[7][csvColumn(t, h, "radius")] = "99"
+			for r, v := range []string{"99", "98", "97"} {
+				rows[7+r][csvColumn(t, h, "radius")] = v
+			}
 			return h, rows
-		}, []string{"FAIL  out-of-range.csv: column radius: range: values span [8.196, 99]; the reference's [8.196, 28.11], widened by 10% of its range, allows [6.2046, 30.1014]"}},
+		}, []string{"FAIL  out-of-range.csv: column radius: range: values span [8.196, 99] (more than 1% of values on a side: p1..p99 ["}},
 		{"missing.csv", func(h []string, rows [][]string) ([]string, [][]string) {
 			for r := range 12 {
 				rows[r][csvColumn(t, h, "perimeter")] = ""
@@ -111,7 +114,9 @@ func TestValidateStep(t *testing.T) {
 			return h, rows
 		}, []string{"FAIL  missing.csv: column perimeter: missing_rate: 10% missing (12 of 120 rows); the reference has 0%, and at most 5% is allowed (+5%)"}},
 		{"several.csv", func(h []string, rows [][]string) ([]string, [][]string) {
-			rows[0][csvColumn(t, h, "radius")] = "-50"
+			for r := range 3 {
+				rows[r][csvColumn(t, h, "radius")] = "-50"
+			}
 			rows[1][csvColumn(t, h, "size")] = "enormous"
 			for r := range 10 {
 				rows[r][csvColumn(t, h, "area")] = "NA"
@@ -167,7 +172,11 @@ func TestValidateStep(t *testing.T) {
 	if err := json.Unmarshal(raw, &rep); err != nil || !rep.Passed || rep.Reference != "data:tumor@v1" || len(rep.Warnings) != 1 || rep.Options["range_slack"] != 0.5 {
 		t.Fatalf("--report: %v %s", err, raw)
 	}
-	out, _ = cli(2, "data", "validate", p, "--reference", "data:tumor@v1", "--json")
+	// One value in 120 beyond the range is within the default 1%; the
+	// strict check (--max-out-of-range 0) fails on it.
+	cli(0, "data", "validate", p, "--reference", "data:tumor@v1", "--max-missing-increase", "0.2")
+	cli(2, "data", "validate", p, "--reference", "data:tumor@v1", "--max-missing-increase", "0.2", "--max-out-of-range", "0")
+	out, _ = cli(2, "data", "validate", p, "--reference", "data:tumor@v1", "--json", "--max-out-of-range", "0")
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Passed || len(rep.Violations) != 2 {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}
