@@ -283,7 +283,10 @@ func printExplain(out io.Writer, run *client.PipelineRun, full bool) {
 	}
 }
 
-func fmtMetrics(m map[string]float64) string {
+func fmtMetrics(m map[string]float64) string { return fmtPairs(m, fmtMetric) }
+
+// fmtPairs prints a map as key=value pairs sorted by key.
+func fmtPairs[V any](m map[string]V, value func(V) string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -291,7 +294,7 @@ func fmtMetrics(m map[string]float64) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + fmtMetric(m[k])
+		parts[i] = k + "=" + value(m[k])
 	}
 	return strings.Join(parts, " ")
 }
@@ -398,16 +401,7 @@ name for its latest run.`,
 }
 
 func fmtDetail(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return strings.Join(parts, " ")
+	return fmtPairs(m, func(v string) string { return v })
 }
 
 func newPipelineLogsCmd() *cobra.Command {

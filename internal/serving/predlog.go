@@ -13,18 +13,24 @@ import (
 	"github.com/slipwayml/slipway/internal/errs"
 )
 
-// Prediction is one answered request as the log keeps it.
+// PredictionInfo is what the log knows of an answered request besides its
+// values.
+type PredictionInfo struct {
+	RequestID  string `json:"request_id"`
+	Deployment string `json:"deployment"`
+	ModelName  string `json:"model_name"`
+	Version    int64  `json:"model_version"`
+	Shadow     bool   `json:"shadow,omitempty"`
+	Time       int64  `json:"time_ms"`
+	LatencyUS  int64  `json:"latency_us"`
+	Rows       int    `json:"rows"`
+}
+
+// Prediction is one answered request as it is queued for the log.
 type Prediction struct {
-	RequestID  string    `json:"request_id"`
-	Deployment string    `json:"deployment"`
-	ModelName  string    `json:"model_name"`
-	Version    int64     `json:"model_version"`
-	Shadow     bool      `json:"shadow,omitempty"`
-	Time       int64     `json:"time_ms"`
-	LatencyUS  int64     `json:"latency_us"`
-	Rows       int       `json:"rows"`
-	Inputs     []float32 `json:"inputs"`  // row-major, the model's features
-	Outputs    []float32 `json:"outputs"` // row-major, the model's outputs
+	PredictionInfo
+	Inputs  []float32 // row-major, the model's features
+	Outputs []float32 // row-major, the model's outputs
 }
 
 // Prediction log defaults: a queue that absorbs a few seconds of bursts
@@ -214,17 +220,10 @@ func (s *Service) Predictions(ctx context.Context, deployment string, from, to i
 
 // LoggedPrediction is a prediction as read back, with its label.
 type LoggedPrediction struct {
-	RequestID  string          `json:"request_id"`
-	Deployment string          `json:"deployment"`
-	ModelName  string          `json:"model_name"`
-	Version    int64           `json:"model_version"`
-	Shadow     bool            `json:"shadow,omitempty"`
-	Time       int64           `json:"time_ms"`
-	LatencyUS  int64           `json:"latency_us"`
-	Rows       int             `json:"rows"`
-	Inputs     json.RawMessage `json:"inputs"`
-	Outputs    json.RawMessage `json:"outputs"`
-	Label      json.RawMessage `json:"label,omitempty"`
+	PredictionInfo
+	Inputs  json.RawMessage `json:"inputs"`
+	Outputs json.RawMessage `json:"outputs"`
+	Label   json.RawMessage `json:"label,omitempty"`
 }
 
 // Feedback is a ground-truth label for a request, sent after the fact.
@@ -272,8 +271,8 @@ func (s *Service) RecordFeedback(ctx context.Context, deployment string, fb []Fe
 // off the request path and logs that answer too.
 func (s *Service) Observe(deployment string, m *Loaded, requestID string, rows int, x, y []float32, latency time.Duration) {
 	now := s.nowMillis()
-	p := &Prediction{RequestID: requestID, Deployment: deployment, ModelName: m.Name, Version: m.Version, Time: now,
-		LatencyUS: latency.Microseconds(), Rows: rows, Inputs: append([]float32(nil), x...), Outputs: append([]float32(nil), y...)}
+	p := &Prediction{PredictionInfo: PredictionInfo{RequestID: requestID, Deployment: deployment, ModelName: m.Name, Version: m.Version,
+		Time: now, LatencyUS: latency.Microseconds(), Rows: rows}, Inputs: append([]float32(nil), x...), Outputs: append([]float32(nil), y...)}
 	s.plog.Record(p)
 	t := s.table(deployment)
 	if t == nil || t.shadow == nil || rand.IntN(100) >= t.shadow.upTo {
@@ -294,7 +293,8 @@ func (s *Service) Observe(deployment string, m *Loaded, requestID string, rows i
 			s.plog.failed.Add(1)
 			return
 		}
-		s.plog.Record(&Prediction{RequestID: requestID, Deployment: deployment, ModelName: sh.Name, Version: sh.Version, Shadow: true,
-			Time: now, LatencyUS: time.Since(start).Microseconds(), Rows: rows, Inputs: p.Inputs, Outputs: out})
+		info := p.PredictionInfo
+		info.ModelName, info.Version, info.Shadow, info.LatencyUS = sh.Name, sh.Version, true, time.Since(start).Microseconds()
+		s.plog.Record(&Prediction{PredictionInfo: info, Inputs: p.Inputs, Outputs: out})
 	}()
 }
