@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
+	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
 	"github.com/slipwayml/slipway/internal/store/storetest"
 	"github.com/slipwayml/slipway/internal/tracking"
@@ -22,31 +23,7 @@ import (
 // Registering a pipeline puts commands on the server's machine: only an
 // admin may; an editor may run it; bad specs are 400s that name the line.
 func TestPipelineRoles(t *testing.T) {
-	ctx := context.Background()
-	db := storetest.SQLite(t)
-	tr, err := tracking.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { artifacts.Close() })
-	tokens := auth.New(db)
-	secret := map[string]string{}
-	for _, u := range []struct{ name, role string }{{"ed", auth.RoleEditor}, {"ada", auth.RoleAdmin}} {
-		_, s, err := tokens.Create(ctx, u.name, "", u.role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		secret[u.name] = s
-	}
-	data := datasets.New(db, artifacts)
-	pipelines := runs.New(db, artifacts, tr, data, registry.New(db, artifacts, tr), t.TempDir())
-	srv := httptest.NewServer(api.New(api.Config{Tracking: tr, Artifacts: artifacts, Auth: tokens, RequireAuth: true,
-		Datasets: data, Pipelines: pipelines, MaxBodyBytes: 1 << 20}))
-	t.Cleanup(srv.Close)
+	srv, _, secret := pipelineServer(t, map[string]string{"ed": auth.RoleEditor, "ada": auth.RoleAdmin})
 
 	call := func(who, method, path string, body any) (int, string) {
 		t.Helper()
@@ -85,4 +62,36 @@ func TestPipelineRoles(t *testing.T) {
 	if code, body := call("ed", "GET", "/api/v1/pipeline-runs/p%2399", nil); code != http.StatusNotFound || !strings.Contains(body, "no run #99") {
 		t.Fatalf("missing run: %d %s", code, body)
 	}
+}
+
+// pipelineServer serves the API over SQLite with tokens required, one
+// token per user (name -> role), and the pipelines and triggers services.
+func pipelineServer(t *testing.T, users map[string]string) (*httptest.Server, *runs.Service, map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	tr, err := tracking.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { artifacts.Close() })
+	tokens := auth.New(db)
+	secret := map[string]string{}
+	for name, role := range users {
+		_, s, err := tokens.Create(ctx, name, "", role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret[name] = s
+	}
+	data := datasets.New(db, artifacts)
+	pipelines := runs.New(db, artifacts, tr, data, registry.New(db, artifacts, tr), t.TempDir())
+	srv := httptest.NewServer(api.New(api.Config{Tracking: tr, Artifacts: artifacts, Auth: tokens, RequireAuth: true,
+		Datasets: data, Pipelines: pipelines, Triggers: triggers.New(db, pipelines, data), MaxBodyBytes: 1 << 20}))
+	t.Cleanup(srv.Close)
+	return srv, pipelines, secret
 }

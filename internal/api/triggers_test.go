@@ -8,19 +8,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/slipwayml/slipway/internal/api"
 	"github.com/slipwayml/slipway/internal/auth"
-	"github.com/slipwayml/slipway/internal/blob"
-	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
-	"github.com/slipwayml/slipway/internal/pipelines/triggers"
-	"github.com/slipwayml/slipway/internal/registry"
-	"github.com/slipwayml/slipway/internal/store/storetest"
-	"github.com/slipwayml/slipway/internal/tracking"
 )
 
 // With tokens required, the push webhook route takes no token (GitHub
@@ -29,26 +21,8 @@ import (
 // run. Every other pipeline route still needs a token.
 func TestWebhookBypassesTokensButNotSignatures(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.SQLite(t)
-	tr, err := tracking.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { artifacts.Close() })
-	tokens := auth.New(db)
-	_, edToken, err := tokens.Create(ctx, "ed", "", auth.RoleEditor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := datasets.New(db, artifacts)
-	pipelines := runs.New(db, artifacts, tr, data, registry.New(db, artifacts, tr), t.TempDir())
-	srv := httptest.NewServer(api.New(api.Config{Tracking: tr, Artifacts: artifacts, Auth: tokens, RequireAuth: true,
-		Datasets: data, Pipelines: pipelines, Triggers: triggers.New(db, pipelines, data), MaxBodyBytes: 1 << 20}))
-	t.Cleanup(srv.Close)
+	srv, pipelines, secrets := pipelineServer(t, map[string]string{"ed": auth.RoleEditor})
+	edToken := secrets["ed"]
 	if _, err := pipelines.PutPipeline(ctx, "p", "pipeline.yaml", []byte("name: p\nsteps:\n  a:\n    command: true\n"), t.TempDir(), "ada"); err != nil {
 		t.Fatal(err)
 	}
