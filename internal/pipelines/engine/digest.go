@@ -11,13 +11,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Digests are always computed from content, never from size or mtime: a
 // file rewritten at the same path with the same timestamp must still change
-// the key, or a cache hit would be stale.
+// the key, or a cache hit would be stale. During a run, the digest memo
+// (memo.go) spares reading a file whose device, inode, size, mtime and
+// ctime are all unchanged since it was read; a rewrite always changes ctime.
 
 const digestPrefix = "sha256:"
 
@@ -29,24 +34,53 @@ type FileEntry struct {
 	Mode   fs.FileMode `json:"mode"`
 }
 
+// hashedBytes counts the bytes read to compute digests (tests use it to
+// see whether the memo was used).
+var hashedBytes atomic.Int64
+
+// fileDigest returns the content digest and size of the file at path: from
+// the memo of the project being run when the file is in it and unchanged,
+// else by reading it.
 func fileDigest(path string) (string, int64, error) {
+	if m, rel := memoFor(path); m != nil {
+		return m.fileDigest(path, rel)
+	}
+	return hashFile(path)
+}
+
+// hashFile reads and digests the file at path.
+func hashFile(path string) (string, int64, error) {
+	dg, n, _, err := hashOpenFile(path)
+	return dg, n, err
+}
+
+// hashOpenFile also returns the identity of the file it read, taken after
+// reading (zero where identities are not available).
+func hashOpenFile(path string) (string, int64, fileID, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, err
+		return "", 0, fileID{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
+	hashedBytes.Add(n)
 	if err != nil {
-		return "", 0, err
+		return "", 0, fileID{}, err
 	}
-	return digestPrefix + hex.EncodeToString(h.Sum(nil)), n, nil
+	var id fileID
+	if info, err := f.Stat(); err == nil {
+		id, _ = identityOf(info)
+	}
+	return digestPrefix + hex.EncodeToString(h.Sum(nil)), n, id, nil
 }
 
 // dirEntries lists the regular files under dir, sorted by path. Symlinks are
-// recorded by target so that repointing one changes the digest.
+// recorded by target so that repointing one changes the digest. Files are
+// digested in parallel.
 func dirEntries(dir string) ([]FileEntry, error) {
 	var out []FileEntry
+	var toHash []int // positions in out of regular files
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -75,15 +109,50 @@ func dirEntries(dir string) ([]FileEntry, error) {
 		if !info.Mode().IsRegular() {
 			return fmt.Errorf("%s is not a regular file", p)
 		}
-		dg, n, err := fileDigest(p)
+		out = append(out, FileEntry{Path: rel, Mode: info.Mode().Perm()})
+		toHash = append(toHash, len(out)-1)
+		return nil
+	})
+	if err == nil {
+		err = digestEntries(dir, out, toHash)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, err
+}
+
+// digestEntries fills in the digest and size of out[i] for every i in
+// which, with one worker per CPU; the error is that of the first file in
+// walk order that failed.
+func digestEntries(dir string, out []FileEntry, which []int) error {
+	errs := make([]error, len(which))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(which)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(which) {
+					return
+				}
+				e := &out[which[k]]
+				dg, n, err := fileDigest(filepath.Join(dir, filepath.FromSlash(e.Path)))
+				if err != nil {
+					errs[k] = err
+					continue
+				}
+				e.Digest, e.Size = dg, n
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
-		out = append(out, FileEntry{Path: rel, Digest: dg, Size: n, Mode: info.Mode().Perm()})
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, err
+	}
+	return nil
 }
 
 // entriesDigest is a directory's digest: its sorted (path, digest) pairs,

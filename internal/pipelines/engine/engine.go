@@ -184,48 +184,62 @@ func (e *Engine) Run(ctx context.Context, p *spec.Pipeline, opts Options) (*RunR
 		limit = runtime.NumCPU()
 	}
 
-	results := map[string]*StepResult{}
-	started := map[string]bool{}
+	// Ready queue: waiting[i] counts the steps that step i needs and that
+	// have not ended; when it reaches zero the step is ready. Ready steps
+	// start lowest file position first, the order a scan of the file would
+	// start them in, so each step costs the same to schedule however many
+	// steps the pipeline has.
+	index := make(map[string]int, len(p.Steps))
+	for i, st := range p.Steps {
+		index[st.Name] = i
+	}
+	waiting := make([]int, len(p.Steps))
+	users := make([][]int, len(p.Steps))
+	ready := &readyQueue{}
+	for i, st := range p.Steps {
+		waiting[i] = len(st.Needs)
+		for _, d := range st.Needs {
+			users[index[d]] = append(users[index[d]], i)
+		}
+		if waiting[i] == 0 {
+			ready.push(i)
+		}
+	}
+	results := make(map[string]*StepResult, len(p.Steps))
+	finish := func(i int, r *StepResult) {
+		results[r.Name] = r
+		stepDone(opts, r)
+		for _, u := range users[i] {
+			if waiting[u]--; waiting[u] == 0 {
+				ready.push(u)
+			}
+		}
+	}
+	defer useMemo(proj)()
 	done := make(chan *StepResult)
 	running := 0
 	stop := false // set by the first failure: start nothing more
 	for {
-		for _, st := range p.Steps {
-			if stop || ctx.Err() != nil || running >= limit {
-				break
-			}
-			if started[st.Name] {
-				continue
-			}
-			deps, ready, blocked := map[string]*StepResult{}, true, ""
+		for !stop && ctx.Err() == nil && running < limit && ready.Len() > 0 {
+			i := ready.pop()
+			st := p.Steps[i]
+			deps, blocked := make(map[string]*StepResult, len(st.Needs)), ""
 			for _, d := range st.Needs {
-				r := results[d]
-				switch {
-				case r == nil:
-					ready = false
-				case r.Status.OK():
+				if r := results[d]; r.Status.OK() {
 					deps[d] = r
-				default:
+				} else {
 					blocked = d
 				}
 			}
 			if blocked != "" {
-				started[st.Name] = true
-				results[st.Name] = &StepResult{Name: st.Name, Status: StatusSkipped,
-					Error: fmt.Sprintf("dependency %s %s", blocked, results[blocked].Status)}
-				stepDone(opts, results[st.Name])
-				continue
-			}
-			if !ready {
+				finish(i, &StepResult{Name: st.Name, Status: StatusSkipped,
+					Error: fmt.Sprintf("dependency %s %s", blocked, results[blocked].Status)})
 				continue
 			}
 			if r := reuse(st, opts); r != nil {
-				started[st.Name] = true
-				results[st.Name] = r
-				stepDone(opts, r)
+				finish(i, r)
 				continue
 			}
-			started[st.Name] = true
 			running++
 			go func() { done <- e.runStep(ctx, p, st, deps, opts) }()
 		}
@@ -234,8 +248,7 @@ func (e *Engine) Run(ctx context.Context, p *spec.Pipeline, opts Options) (*RunR
 		}
 		r := <-done
 		running--
-		results[r.Name] = r
-		stepDone(opts, r)
+		finish(index[r.Name], r)
 		if r.Status == StatusFailed || r.Status == StatusCancelled {
 			stop = true
 		}
@@ -422,6 +435,21 @@ func (sr *stepRun) run(ctx context.Context, deps map[string]*StepResult) error {
 			comp.Params[name] = prm.Text
 		}
 	}
+	// Another step's output named in the command (not as a declared
+	// input) is read by it all the same: its content is part of the key.
+	outRefs := map[string]bool{}
+	stepOutputRefs(cmdText, outRefs)
+	for _, v := range env {
+		stepOutputRefs(v, outRefs)
+	}
+	for ref := range outRefs {
+		parts := strings.Split(ref, ".")
+		if d := deps[parts[1]]; d != nil {
+			if o, ok := d.Outputs[parts[3]]; ok {
+				comp.Inputs[ref] = o.Digest
+			}
+		}
+	}
 	comp.Command = cmdText
 	keyCmd, err := sr.p.Render(st.Name, keyResolved)
 	if err != nil {
@@ -591,7 +619,7 @@ func (sr *stepRun) execute(ctx context.Context, cmd *spec.Rendered) error {
 		case res.TimedOut:
 			lastErr = sr.fail("timed out after %s (the step's timeout); its processes were ended", st.Timeout)
 		case res.ExitCode != 0:
-			lastErr = sr.fail("command exited with code %d", res.ExitCode)
+			lastErr = sr.fail("command exited with code %d%s", res.ExitCode, lastLine(logPath))
 		default:
 			lastErr = sr.collect(ctx)
 		}
@@ -664,6 +692,33 @@ func (sr *stepRun) collect(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// lastLine returns ": " and the last line a failed command wrote, which
+// usually says why it failed, or "" when it wrote nothing.
+func lastLine(logPath string) string {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const tail = 4 << 10
+	if info, err := f.Stat(); err == nil && info.Size() > tail {
+		f.Seek(-tail, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(lines[i])
+		if line == "" || strings.HasPrefix(line, "== ") { // the engine's own retry notes
+			continue
+		}
+		if len(line) > 300 {
+			line = line[:300] + "..."
+		}
+		return ": " + line
+	}
+	return ""
 }
 
 // readMetrics parses a metrics output: one JSON object of name -> number.

@@ -375,7 +375,7 @@ steps:
     needs: b
 `})
 	r, err := pr.run(pr.parse("p.yaml", nil), Options{Concurrency: 1})
-	if err == nil || err.Error() != "pipeline f: step a: command exited with code 3" {
+	if err == nil || err.Error() != "pipeline f: step a: command exited with code 3: boom" { // its last line of output says why
 		t.Fatalf("err = %v", err)
 	}
 	wantStatuses(t, r, map[string]Status{"a": StatusFailed, "b": StatusSkipped, "c": StatusSkipped})

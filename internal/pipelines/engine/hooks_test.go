@@ -75,3 +75,32 @@ func TestResumeReusesSucceededSteps(t *testing.T) {
 	r = pr.mustRun(pr.parse("pipeline.yaml", nil), Options{Completed: completed})
 	wantStatuses(t, r, map[string]Status{"first": StatusSucceeded, "second": StatusSucceeded})
 }
+
+const commandRefSpec = `name: refs
+params:
+  word: one
+steps:
+  make:
+    command: printf ${params.word} > made.txt
+    outputs:
+      out: made.txt
+  use:
+    command: cat ${steps.make.outputs.out} > used.txt
+    outputs:
+      out: used.txt
+`
+
+// A step that names another step's output in its command, rather than as
+// a declared input, still misses when that output's content changes.
+func TestOutputNamedInCommandIsInTheKey(t *testing.T) {
+	pr := newProject(t, map[string]string{"pipeline.yaml": commandRefSpec})
+	pr.mustRun(pr.parse("pipeline.yaml", nil), Options{})
+	r := pr.mustRun(pr.parse("pipeline.yaml", map[string]string{"word": "two"}), Options{})
+	wantStatuses(t, r, map[string]Status{"make": StatusSucceeded, "use": StatusSucceeded})
+	if got := pr.read("used.txt"); got != "two" {
+		t.Fatalf("used.txt = %q: a stale cache hit", got)
+	}
+	if d := r.Step("use").Decision; !slices.Contains(d.Changed, "input steps.make.outputs.out") {
+		t.Errorf("use's decision: %+v", d)
+	}
+}

@@ -107,9 +107,28 @@ func changedReason(changed []string) string {
 	return strings.Join(parts, ", ")
 }
 
-// paramRefs returns the params a template string uses. It follows the
-// spec's template rules: "$$" is a literal dollar.
+// paramRefs adds the params a template string uses to into.
 func paramRefs(s string, into map[string]bool) {
+	templateRefs(s, func(body string) {
+		if name, ok := strings.CutPrefix(body, "params."); ok {
+			into[name] = true
+		}
+	})
+}
+
+// stepOutputRefs adds the other steps' outputs a template string uses to
+// into, as "steps.STEP.outputs.OUTPUT".
+func stepOutputRefs(s string, into map[string]bool) {
+	templateRefs(s, func(body string) {
+		if parts := strings.Split(body, "."); len(parts) == 4 && parts[0] == "steps" && parts[2] == "outputs" {
+			into[body] = true
+		}
+	})
+}
+
+// templateRefs calls fn with the body of every ${...} reference in s. It
+// follows the spec's template rules: "$$" is a literal dollar.
+func templateRefs(s string, fn func(body string)) {
 	for i := 0; i < len(s); i++ {
 		if s[i] != '$' || i+1 >= len(s) {
 			continue
@@ -125,10 +144,7 @@ func paramRefs(s string, into map[string]bool) {
 		if end < 0 {
 			return
 		}
-		body := s[i+2 : i+2+end]
-		if name, ok := strings.CutPrefix(body, "params."); ok {
-			into[name] = true
-		}
+		fn(s[i+2 : i+2+end])
 		i += 2 + end
 	}
 }
