@@ -19,6 +19,7 @@ import (
 // (/v2/models/NAME/infer) and MLflow's scoring format
 // (/deployments/NAME/invocations).
 func mountInference(mux *http.ServeMux, cfg Config) {
+	cfg.Registry.MustRegister(cfg.Deployments.Collector())
 	srv := inference.Register(mux, &deploymentResolver{s: cfg.Deployments}, inference.Options{ServerVersion: cfg.Version, Log: cfg.Log})
 	mux.HandleFunc("POST /deployments/{name}/invocations", srv.ServeInvocations)
 	mux.HandleFunc("POST /deployments/{name}/versions/{version}/invocations", srv.ServeInvocations)
@@ -55,7 +56,7 @@ func (r *deploymentResolver) Endpoint(ctx context.Context, name, version, routin
 	if ep, ok := r.endpoints.Load(key); ok {
 		return ep.(*deploymentEndpoint), nil
 	}
-	ep, _ := r.endpoints.LoadOrStore(key, &deploymentEndpoint{r: r, name: name, m: m})
+	ep, _ := r.endpoints.LoadOrStore(key, &deploymentEndpoint{r: r, name: name, m: m, stats: r.s.Stats(name, m)})
 	return ep.(*deploymentEndpoint), nil
 }
 
@@ -69,9 +70,10 @@ func (r *deploymentResolver) Ready(ctx context.Context) bool { return true }
 
 // deploymentEndpoint is one deployment answering with one loaded version.
 type deploymentEndpoint struct {
-	r    *deploymentResolver
-	name string
-	m    *serving.Loaded
+	r     *deploymentResolver
+	name  string
+	m     *serving.Loaded
+	stats *serving.VersionStats
 }
 
 func (e *deploymentEndpoint) Name() string                { return e.name }
@@ -82,8 +84,9 @@ func (e *deploymentEndpoint) Signature() models.Signature { return e.m.Model.Mod
 func (e *deploymentEndpoint) Features() []tabular.Feature { return e.m.Model.Features }
 func (e *deploymentEndpoint) Ready() bool                 { return true }
 
-// Infer answers and records the request in the prediction log; a request
-// without an id (OIP "id" or X-Request-Id) is logged under a generated one.
+// Infer answers, counts the request for the deployment's metrics and
+// rollouts, and records it in the prediction log; a request without an id
+// (OIP "id" or X-Request-Id) is logged under a generated one.
 func (e *deploymentEndpoint) Infer(ctx context.Context, req *inference.Request, res *inference.Result) error {
 	start := time.Now()
 	model := e.m.Model.Model
@@ -93,6 +96,8 @@ func (e *deploymentEndpoint) Infer(ctx context.Context, req *inference.Request, 
 	} else {
 		err = model.Predict(req.X, res.Outputs)
 	}
+	took := time.Since(start)
+	e.stats.Record(took, err != nil)
 	res.Version = e.m.VersionString()
 	if err != nil {
 		return err
@@ -101,7 +106,7 @@ func (e *deploymentEndpoint) Infer(ctx context.Context, req *inference.Request, 
 	if id == "" {
 		id = generatedID()
 	}
-	e.r.s.Observe(e.name, e.m, id, req.Rows, req.X, res.Outputs, time.Since(start))
+	e.r.s.Observe(e.name, e.m, id, req.Rows, req.X, res.Outputs, took)
 	return nil
 }
 

@@ -96,6 +96,8 @@ type Service struct {
 
 	loader      *loader
 	plog        *PredictionLog
+	stats       statsTable
+	bases       rolloutBases
 	shadowSlots chan struct{} // bounds shadow scoring in flight
 	mu          sync.Mutex
 	live        map[string]*liveDeployment
@@ -229,14 +231,20 @@ func (s *Service) Canary(ctx context.Context, name, model string, percent int) (
 		return Deployment{}, errs.Invalid("percent: %d must be between 1 and 99 (promote sends it all)", percent)
 	}
 	return s.apply(ctx, name, fmt.Sprintf("canary %s at %d%%", model, percent), func(cur *Deployment) (Split, error) {
-		stable, ok := cur.stable()
-		if !ok {
-			return Split{}, errs.New(errs.FailedPrecondition, "deployment %q has no stable route", name)
-		}
-		next := cur.Split
-		next.Routes = []Route{{Model: stable.Model, Weight: 100 - percent, Role: RoleStable}, {Model: model, Weight: percent, Role: RoleCanary}}
-		return next, nil
+		return cur.withCanary(model, percent)
 	})
+}
+
+// withCanary is the deployment's split with percent of the traffic sent
+// to model and the rest to its stable route.
+func (d *Deployment) withCanary(model string, percent int) (Split, error) {
+	stable, ok := d.stable()
+	if !ok {
+		return Split{}, errs.New(errs.FailedPrecondition, "deployment %q has no stable route", d.Name)
+	}
+	next := d.Split
+	next.Routes = []Route{{Model: stable.Model, Weight: 100 - percent, Role: RoleStable}, {Model: model, Weight: percent, Role: RoleCanary}}
+	return next, nil
 }
 
 // Promote makes the canary the stable route with all the traffic.
@@ -290,6 +298,13 @@ func (s *Service) SetSplit(ctx context.Context, name string, split Split) (Deplo
 // change as a new revision with its audit entry, and swaps the live
 // routing table.
 func (s *Service) apply(ctx context.Context, name, action string, next func(cur *Deployment) (Split, error)) (Deployment, error) {
+	return s.applyWith(ctx, name, action, next, nil)
+}
+
+// applyWith is apply with also run in the transaction that records the
+// new revision, so what a rollout records about its step commits with it.
+func (s *Service) applyWith(ctx context.Context, name, action string, next func(cur *Deployment) (Split, error),
+	also func(tx *sql.Tx, revision int64) error) (Deployment, error) {
 	cur, err := s.Get(ctx, name)
 	var curp *Deployment
 	switch {
@@ -341,6 +356,11 @@ func (s *Service) apply(ctx context.Context, name, action string, next func(cur 
 			VALUES (?, ?, ?, ?, ?, ?)`), name, rev, string(raw), action, now, by); err != nil {
 			return err
 		}
+		if also != nil {
+			if err := also(tx, rev); err != nil {
+				return err
+			}
+		}
 		var before any
 		if curp != nil {
 			before = cur.Split
@@ -357,6 +377,7 @@ func (s *Service) apply(ctx context.Context, name, action string, next func(cur 
 	}
 	table.revision = d.Revision
 	s.swap(name, table)
+	s.recordServed(ctx, name, table)
 	d.Serving = table.serving()
 	return d, nil
 }

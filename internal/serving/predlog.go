@@ -289,12 +289,14 @@ func (s *Service) Observe(deployment string, m *Loaded, requestID string, rows i
 		defer func() { <-s.shadowSlots }()
 		start := time.Now()
 		out := make([]float32, rows*sh.Model.Model.NumOutputs())
-		if err := sh.Model.Model.Predict(p.Inputs, out); err != nil {
-			s.plog.failed.Add(1)
+		err := sh.Model.Model.Predict(p.Inputs, out)
+		took := time.Since(start)
+		s.stats.get(deployment, sh, true).Record(took, err != nil)
+		if err != nil {
 			return
 		}
 		info := p.PredictionInfo
-		info.ModelName, info.Version, info.Shadow, info.LatencyUS = sh.Name, sh.Version, true, time.Since(start).Microseconds()
+		info.ModelName, info.Version, info.Shadow, info.LatencyUS = sh.Name, sh.Version, true, took.Microseconds()
 		s.plog.Record(&Prediction{PredictionInfo: info, Inputs: p.Inputs, Outputs: out})
 	}()
 }

@@ -274,21 +274,26 @@ var SyncEvery = 2 * time.Second
 
 // Run serves the stored deployments and keeps them current until ctx
 // ends: a deployment changed through another server, or a route whose
-// alias was moved by a promotion, is loaded and swapped in. It also runs
-// the prediction log's writer, which writes what is queued before Run
-// returns.
+// alias was moved by a promotion, is loaded and swapped in. It judges
+// running rollouts, and runs the prediction log's writer, which writes
+// what is queued before Run returns.
 func (s *Service) Run(ctx context.Context) {
 	logged := make(chan struct{})
 	go func() { s.plog.run(ctx); close(logged) }()
 	defer func() { <-logged }()
 	t := time.NewTicker(SyncEvery)
 	defer t.Stop()
+	rollouts := time.NewTicker(RolloutCheckEvery)
+	defer rollouts.Stop()
+	s.sync(ctx)
 	for {
-		s.sync(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.sync(ctx)
+		case <-rollouts.C:
+			s.checkRollouts(ctx)
 		}
 	}
 }
@@ -315,6 +320,7 @@ func (s *Service) sync(ctx context.Context) {
 		}
 		next.revision = d.Revision
 		s.swap(d.Name, next)
+		s.recordServed(ctx, d.Name, next)
 		s.Log.Info("deployment serving", "deployment", d.Name, "revision", d.Revision, "serving", next.serving())
 	}
 	for _, name := range s.Names() {

@@ -1,0 +1,32 @@
+-- Progressive rollouts: a canary whose share is raised step by step while
+-- its error rate and latency stay within bounds of the stable version's.
+-- One row per deployment, its latest rollout; revision is the deployment
+-- revision the rollout itself made last, so a change by hand is noticed.
+CREATE TABLE deployment_rollouts (
+    deployment   TEXT    NOT NULL PRIMARY KEY REFERENCES deployments(name) ON DELETE CASCADE,
+    spec         TEXT    NOT NULL,
+    step         INTEGER NOT NULL,
+    state        TEXT    NOT NULL,
+    reason       TEXT    NOT NULL DEFAULT '',
+    revision     INTEGER NOT NULL,
+    started_time INTEGER NOT NULL,
+    step_time    INTEGER NOT NULL,
+    updated_time INTEGER NOT NULL,
+    started_by   TEXT    NOT NULL DEFAULT ''
+);
+
+CREATE INDEX deployment_rollouts_state ON deployment_rollouts (state);
+
+-- The model versions each deployment has served, resolved from its routes
+-- (aliases included) when they were loaded: lineage's model -> deployment
+-- edges. Kept after a deployment is deleted, as history.
+CREATE TABLE deployment_versions (
+    deployment     TEXT    NOT NULL,
+    model_name     TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    first_revision INTEGER NOT NULL,
+    first_time     INTEGER NOT NULL,
+    PRIMARY KEY (deployment, model_name, version)
+);
+
+CREATE INDEX deployment_versions_model ON deployment_versions (model_name, version);
