@@ -122,3 +122,67 @@ func (c *Client) DeleteDeployment(ctx context.Context, name string) error {
 	_, err := c.v1(ctx, "DELETE", deploymentPath(name), nil, nil, nil)
 	return err
 }
+
+// RolloutSpec says how a progressive rollout raises a canary; zero values
+// take the server's defaults (steps 10, 25, 50, 100; a minute each; 100
+// canary requests per step; 1 point of error rate; 1.5 x p99 latency).
+type RolloutSpec struct {
+	Model                string  `json:"model"`
+	Steps                []int   `json:"steps,omitempty"`
+	IntervalSeconds      float64 `json:"interval_seconds,omitempty"`
+	MinRequests          int64   `json:"min_requests,omitempty"`
+	MaxErrorRateIncrease float64 `json:"max_error_rate_increase,omitempty"`
+	MaxLatencyRatio      float64 `json:"max_latency_ratio,omitempty"`
+}
+
+// RolloutWindow is what the server saw of a version in the current step.
+type RolloutWindow struct {
+	Version   string  `json:"version"`
+	Requests  int64   `json:"requests"`
+	Errors    int64   `json:"errors"`
+	ErrorRate float64 `json:"error_rate"`
+	P99Millis float64 `json:"p99_ms"`
+}
+
+// Rollout is a deployment's latest progressive rollout; State is
+// running, succeeded, rolled_back or cancelled.
+type Rollout struct {
+	Deployment  string         `json:"deployment"`
+	Spec        RolloutSpec    `json:"spec"`
+	Step        int            `json:"step"`
+	Percent     int            `json:"percent"`
+	State       string         `json:"state"`
+	Reason      string         `json:"reason,omitempty"`
+	Revision    int64          `json:"revision"`
+	StartedTime int64          `json:"started_time"`
+	StepTime    int64          `json:"step_time"`
+	UpdatedTime int64          `json:"updated_time"`
+	StartedBy   string         `json:"started_by,omitempty"`
+	Canary      *RolloutWindow `json:"canary,omitempty"`
+	Stable      *RolloutWindow `json:"stable,omitempty"`
+}
+
+func (c *Client) rolloutCall(ctx context.Context, method, name string, in any) (*Rollout, error) {
+	var out struct {
+		Rollout Rollout `json:"rollout"`
+	}
+	if _, err := c.v1(ctx, method, deploymentPath(name)+"/rollout", nil, in, &out); err != nil {
+		return nil, err
+	}
+	return &out.Rollout, nil
+}
+
+// StartRollout starts a progressive rollout of spec.Model.
+func (c *Client) StartRollout(ctx context.Context, name string, spec RolloutSpec) (*Rollout, error) {
+	return c.rolloutCall(ctx, "POST", name, spec)
+}
+
+// GetRollout returns a deployment's latest rollout.
+func (c *Client) GetRollout(ctx context.Context, name string) (*Rollout, error) {
+	return c.rolloutCall(ctx, "GET", name, nil)
+}
+
+// CancelRollout stops a running rollout where it is.
+func (c *Client) CancelRollout(ctx context.Context, name string) (*Rollout, error) {
+	return c.rolloutCall(ctx, "DELETE", name, nil)
+}

@@ -15,7 +15,8 @@ import (
 const (
 	LineageKindData  = "data"  // a data version, NAME@vN
 	LineageKindRun   = "run"   // a run, its run id
-	LineageKindModel = "model" // a model version, NAME/VERSION
+	LineageKindModel      = "model"      // a model version, NAME/VERSION
+	LineageKindDeployment = "deployment" // a deployment, its name
 )
 
 // Directions of a lineage walk.
@@ -31,6 +32,7 @@ const (
 	RelationProduced       = "produced"        // run -> data version it wrote
 	RelationRegisteredFrom = "registered-from" // run -> model version
 	RelationDerivedFrom    = "derived-from"    // model version -> model version copied from it
+	RelationServedBy       = "served-by"       // model version -> deployment that served it
 )
 
 // LineageRef names a lineage node.
@@ -41,8 +43,9 @@ type LineageRef struct {
 
 func (r LineageRef) String() string { return r.Kind + ":" + r.ID }
 
-// LineageNode is a node with its details: Data, Run or Model by kind,
-// none when Missing (a purged run or deleted version another node names).
+// LineageNode is a node with its details: Data, Run, Model or Deployment
+// by kind, none when Missing (a purged run, or a deleted version or
+// deployment, another node names).
 type LineageNode struct {
 	LineageRef
 	Depth   int                  `json:"depth"`
@@ -50,6 +53,15 @@ type LineageNode struct {
 	Data    *DataVersion         `json:"data,omitempty"`
 	Run     *LineageRun          `json:"run,omitempty"`
 	Model   *LineageModelVersion `json:"model,omitempty"`
+	// Deployment is set for a deployment that exists.
+	Deployment *LineageDeployment `json:"deployment,omitempty"`
+}
+
+// LineageDeployment is a deployment where it stands now.
+type LineageDeployment struct {
+	Name        string `json:"name"`
+	Revision    int64  `json:"revision"`
+	UpdatedTime int64  `json:"updated_time"`
 }
 
 // LineageEdge points from an upstream node to a downstream one.

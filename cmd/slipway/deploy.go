@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,8 @@ func newDeployCmd() *cobra.Command {
 registry, never files: models:/NAME/VERSION, or models:/NAME@ALIAS to follow
 an alias (a promotion rolls the deployment to the new version without
 dropping a request). Its traffic is split by weight between a stable route
-and at most one canary; a shadow route sees a share of the requests and its
+and at most one canary, set by hand (canary, promote) or raised step by step by
+a progressive rollout that rolls back by itself; a shadow route sees a share of the requests and its
 answers are never returned. Every change is a revision: rollback restores
 the one before. The server answers the Open Inference Protocol at
 /v2/models/NAME/infer and MLflow's scoring format at
@@ -34,7 +36,7 @@ the one before. The server answers the Open Inference Protocol at
 		newDeployChangeCmd("rollback", "Restore the split the deployment had before its last change", func(ctx context.Context, c *client.Client, name string) (*client.Deployment, error) {
 			return c.RollbackDeployment(ctx, name)
 		}),
-		newDeployShadowCmd(), newDeployDeleteCmd())
+		newDeployRolloutCmd(), newDeployShadowCmd(), newDeployDeleteCmd())
 }
 
 func newDeployCreateCmd() *cobra.Command {
@@ -161,6 +163,9 @@ func newDeployShowCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			printDeployment(out, d)
+			if ro, err := c.GetRollout(ctx, args[0]); err == nil {
+				printRollout(out, ro)
+			}
 			fmt.Fprintln(out, "revisions:")
 			t := newTable(out)
 			for _, r := range revs {
@@ -212,4 +217,115 @@ func printDeployment(out io.Writer, d *client.Deployment) {
 		tableRow(t, "  "+s.Role, share, s.Model, "v"+s.Version, s.Platform)
 	}
 	t.Flush()
+}
+
+func newDeployRolloutCmd() *cobra.Command {
+	var spec client.RolloutSpec
+	var interval time.Duration
+	var cancel, watch, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rollout NAME [--model MODEL]",
+		Short: "Roll a model version out progressively, rolling back by itself if it fails or slows down",
+		Long: `With --model, start a progressive rollout: the model becomes the canary
+at the first step's share; the server raises its share step by step, each
+step lasting --interval and counting at least --min-requests canary
+requests, and promotes it after the last step (100). Whenever the canary's
+error rate exceeds the stable version's by more than
+--max-error-rate-increase, or its p99 latency exceeds --max-latency-ratio
+times the stable version's (plus 1 ms), the server rolls all traffic back
+to the stable version and records why.
+
+Without --model, show the deployment's latest rollout; --cancel stops a
+running one where it is; --watch follows it until it ends and fails
+unless it succeeded.`,
+		Example: `  slipway deploy rollout credit --model models:/credit/4 --steps 10,25,50,100 --interval 5m --watch
+  slipway deploy rollout credit
+  slipway deploy rollout credit --cancel`,
+		Args: cobra.ExactArgs(1),
+		RunE: remote(func(ctx context.Context, cmd *cobra.Command, args []string, c *client.Client) error {
+			name, out := args[0], cmd.OutOrStdout()
+			var ro *client.Rollout
+			var err error
+			switch {
+			case cancel && spec.Model != "":
+				return errs.Invalid("--cancel and --model: choose one")
+			case cancel:
+				ro, err = c.CancelRollout(ctx, name)
+			case spec.Model != "":
+				spec.IntervalSeconds = interval.Seconds()
+				ro, err = c.StartRollout(ctx, name, spec)
+			default:
+				ro, err = c.GetRollout(ctx, name)
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case watch:
+				return watchRollout(ctx, c, out, ro)
+			case asJSON:
+				return writeJSON(out, ro)
+			}
+			printRollout(out, ro)
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.Model, "model", "", "the version to roll out: models:/NAME/VERSION or models:/NAME@ALIAS")
+	f.IntSliceVar(&spec.Steps, "steps", nil, "the canary's shares in percent, rising to 100 (default 10,25,50,100)")
+	f.DurationVar(&interval, "interval", time.Minute, "how long each step lasts at least")
+	f.Int64Var(&spec.MinRequests, "min-requests", 0, "canary requests a step needs before it is judged or passed (default 100)")
+	f.Float64Var(&spec.MaxErrorRateIncrease, "max-error-rate-increase", 0, "how far the canary's error rate may exceed the stable version's, as a share (default 0.01)")
+	f.Float64Var(&spec.MaxLatencyRatio, "max-latency-ratio", 0, "the canary's p99 latency bound, as a multiple of the stable version's (default 1.5)")
+	f.BoolVar(&cancel, "cancel", false, "stop the running rollout where it is")
+	f.BoolVar(&watch, "watch", false, "follow the rollout until it ends; exit non-zero unless it succeeded")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// printRollout shows a rollout's state and share, and what each side
+// answered in the current step.
+func printRollout(out io.Writer, ro *client.Rollout) {
+	fmt.Fprintf(out, "rollout of %s on %s: %s at %d%% (step %d of %d)\n", ro.Spec.Model, ro.Deployment, ro.State, ro.Percent,
+		ro.Step+1, len(ro.Spec.Steps))
+	for _, w := range []struct {
+		role string
+		w    *client.RolloutWindow
+	}{{"canary", ro.Canary}, {"stable", ro.Stable}} {
+		if w.w != nil {
+			fmt.Fprintf(out, "  %s v%s: %d requests, %d errors (%.2f%%), p99 %.2f ms\n", w.role, w.w.Version, w.w.Requests,
+				w.w.Errors, 100*w.w.ErrorRate, w.w.P99Millis)
+		}
+	}
+	if ro.Reason != "" {
+		fmt.Fprintf(out, "  %s\n", ro.Reason)
+	}
+}
+
+// watchRollout prints a rollout each time its step, state or reason
+// changes, until it ends.
+func watchRollout(ctx context.Context, c *client.Client, out io.Writer, ro *client.Rollout) error {
+	last := ""
+	for {
+		if key := fmt.Sprint(ro.State, ro.Step, ro.Reason); key != last {
+			last = key
+			printRollout(out, ro)
+		}
+		switch ro.State {
+		case "succeeded":
+			return nil
+		case "running":
+		default:
+			return fmt.Errorf("rollout of %s %s: %s", ro.Spec.Model, strings.ReplaceAll(ro.State, "_", " "), ro.Reason)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		var err error
+		if ro, err = c.GetRollout(ctx, ro.Deployment); err != nil {
+			return err
+		}
+	}
 }

@@ -28,13 +28,14 @@ it was copied from; for a data version, the runs that consumed it and every
 model version that came from them.
 
 REF is models:/NAME/VERSION or models:/NAME@ALIAS, runs:/RUN_ID (or a
-unique prefix of at least 4 characters), or data:NAME@vN (data:NAME for
-the latest). A run consumed a data version when it logged an MLflow dataset
+unique prefix of at least 4 characters), data:NAME@vN (data:NAME for the
+latest), or deployments:/NAME (the model versions it has served). A run consumed a data version when it logged an MLflow dataset
 whose digest is the version's (its first 32 hex digits); see docs/lineage.md.`,
 		Example: `  slipway lineage models:/credit/3
   slipway lineage models:/credit@champion --depth 5
   slipway lineage data:credit@v3
-  slipway lineage runs:/1f2e3d4c --direction up --json`,
+  slipway lineage runs:/1f2e3d4c --direction up --json
+  slipway lineage deployments:/credit --depth 4`,
 		Args: cobra.ExactArgs(1),
 		RunE: remote(func(ctx context.Context, cmd *cobra.Command, args []string, c *client.Client) error {
 			kind, id, err := lineageRef(ctx, c, args[0])
@@ -101,7 +102,10 @@ func lineageRef(ctx context.Context, c *client.Client, ref string) (string, stri
 		}
 		return client.LineageKindData, fmt.Sprintf("%s@v%d", name, n), nil
 	}
-	return "", "", errs.Invalid("%q: want models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID or data:NAME@vN", ref)
+	if name, ok := strings.CutPrefix(ref, "deployments:/"); ok && name != "" {
+		return client.LineageKindDeployment, name, nil
+	}
+	return "", "", errs.Invalid("%q: want models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID, data:NAME@vN or deployments:/NAME", ref)
 }
 
 // lineageVerbs say how a node printed under another relates to it, by the
@@ -112,12 +116,14 @@ var lineageVerbs = map[bool]map[string]string{
 		client.RelationRegisteredFrom: "registered from",
 		client.RelationDerivedFrom:    "derived from",
 		client.RelationProduced:       "produced by",
+		client.RelationServedBy:       "served",
 	},
 	false: {
 		client.RelationConsumedBy:     "consumed by",
 		client.RelationRegisteredFrom: "registered as",
 		client.RelationDerivedFrom:    "copied as",
 		client.RelationProduced:       "produced",
+		client.RelationServedBy:       "served by",
 	},
 }
 
@@ -212,6 +218,8 @@ func (p *treePrinter) node(key, lead, verb, detail string) {
 	case n.Data != nil:
 		d := n.Data
 		p.printf("%s%s%s  %s, %s, digest %s\n", lead, verb, label(n.LineageRef), count(d.FileCount, "file"), fmtBytes(d.TotalSize), dataDigest(d.Digest))
+	case n.Deployment != nil:
+		p.printf("%s%s%s  revision %d, updated %s\n", lead, verb, label(n.LineageRef), n.Deployment.Revision, fmtTime(n.Deployment.UpdatedTime))
 	case n.Model != nil:
 		m := n.Model
 		facts := []string{m.Status, "stage " + m.Stage}
@@ -265,6 +273,8 @@ func label(r client.LineageRef) string {
 		return "models:/" + r.ID
 	case client.LineageKindRun:
 		return "runs:/" + r.ID
+	case client.LineageKindDeployment:
+		return "deployments:/" + r.ID
 	}
 	return r.Kind + ":" + r.ID
 }
@@ -276,6 +286,8 @@ func summarize(w io.Writer, g *client.LineageGraph) {
 	want, noun, title := "", "", ""
 	switch {
 	case g.Root.Kind == client.LineageKindModel && g.Direction != client.LineageDown:
+		want, noun, title = client.LineageKindData, "data version", "behind"
+	case g.Root.Kind == client.LineageKindDeployment && g.Direction != client.LineageDown:
 		want, noun, title = client.LineageKindData, "data version", "behind"
 	case g.Root.Kind == client.LineageKindData && g.Direction != client.LineageUp:
 		want, noun, title = client.LineageKindModel, "model version", "trained on"

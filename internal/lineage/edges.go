@@ -274,3 +274,44 @@ func (s *Service) runOutputs(ctx context.Context, ids []string) ([]Edge, error) 
 	})
 	return out, err
 }
+
+// modelDeployments: model versions -> the deployments that served them.
+func (s *Service) modelDeployments(ctx context.Context, ids []string) ([]Edge, error) {
+	var out []Edge
+	err := inChunks(ids, func(part []string) error {
+		var args []any
+		for _, id := range part {
+			name, version, _, _ := splitModelID(id)
+			args = append(args, name, version)
+		}
+		return s.db.EachRow(ctx, `SELECT model_name, version, deployment FROM deployment_versions
+			WHERE `+anyOf(`(model_name = ? AND version = ?)`, len(part)), args, func(rows *sql.Rows) error {
+			var name, deployment string
+			var version int64
+			if err := rows.Scan(&name, &version, &deployment); err != nil {
+				return err
+			}
+			out = append(out, Edge{From: modelRef(name, version), To: Ref{KindDeployment, deployment}, Relation: ServedBy})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// deploymentModels: deployments -> the model versions they served.
+func (s *Service) deploymentModels(ctx context.Context, ids []string) ([]Edge, error) {
+	var out []Edge
+	err := inChunks(ids, func(part []string) error {
+		return s.db.EachRow(ctx, `SELECT model_name, version, deployment FROM deployment_versions
+			WHERE deployment IN (`+placeholders(len(part))+`)`, strArgs(part), func(rows *sql.Rows) error {
+			var name, deployment string
+			var version int64
+			if err := rows.Scan(&name, &version, &deployment); err != nil {
+				return err
+			}
+			out = append(out, Edge{From: modelRef(name, version), To: Ref{KindDeployment, deployment}, Relation: ServedBy})
+			return nil
+		})
+	})
+	return out, err
+}

@@ -1,11 +1,13 @@
 // Package lineage is Slipway's provenance graph: the data versions runs
-// consumed, the runs model versions were registered from, and the versions
-// that were copied from other versions.
+// consumed, the runs model versions were registered from, the versions
+// that were copied from other versions, and the deployments that served
+// them.
 //
 // It is a read model. Every edge is computed when asked for, from
 // references the domain packages already record: the digests of MLflow
-// dataset inputs (log-inputs), model_versions.run_id, and what a version's
-// source resolved to when it was registered. So a data version added after
+// dataset inputs (log-inputs), model_versions.run_id, what a version's
+// source resolved to when it was registered, and the versions serving
+// loaded for each deployment. So a data version added after
 // a run logged its digest still links to that run, and nothing has to be
 // kept in step when runs, versions or data change.
 //
@@ -31,6 +33,8 @@ const (
 	KindRun Kind = "run"
 	// KindModel is a model version, id NAME/VERSION.
 	KindModel Kind = "model"
+	// KindDeployment is a serving deployment, id its name.
+	KindDeployment Kind = "deployment"
 )
 
 // Relation is the kind of an edge.
@@ -49,6 +53,9 @@ const (
 	// DerivedFrom: model version -> model version registered from it with a
 	// models:/ source.
 	DerivedFrom Relation = "derived-from"
+	// ServedBy: model version -> deployment that has served it (by version
+	// or through an alias), as a route or a shadow.
+	ServedBy Relation = "served-by"
 )
 
 // Direction is which way a walk goes from its root.
@@ -81,9 +88,10 @@ type Ref struct {
 
 func (r Ref) String() string { return string(r.Kind) + ":" + r.ID }
 
-// Node is a node of a graph with what it is. Exactly one of Data, Run and
-// Model is set, unless Missing: a run that was purged, or a model version
-// that was deleted, that another node still names.
+// Node is a node of a graph with what it is. Exactly one of Data, Run,
+// Model and Deployment is set, unless Missing: a run that was purged, a
+// model version or a deployment that was deleted, that another node still
+// names.
 type Node struct {
 	Ref
 	// Depth is the number of edges between the root and the node.
@@ -92,6 +100,15 @@ type Node struct {
 	Data    *datasets.Version `json:"data,omitempty"`
 	Run     *Run              `json:"run,omitempty"`
 	Model   *ModelVersion     `json:"model,omitempty"`
+	// Deployment is set for a deployment that exists.
+	Deployment *Deployment `json:"deployment,omitempty"`
+}
+
+// Deployment is what lineage shows of a deployment: where it stands now.
+type Deployment struct {
+	Name        string `json:"name"`
+	Revision    int64  `json:"revision"`
+	UpdatedTime int64  `json:"updated_time"`
 }
 
 // Edge links an upstream node to a downstream one.
@@ -229,16 +246,16 @@ func badDepth(depth string) error {
 // check validates q and fills in its defaults.
 func (q *Query) check() error {
 	switch q.Kind {
-	case KindData, KindRun, KindModel:
+	case KindData, KindRun, KindModel, KindDeployment:
 	default:
-		return errs.Invalid("kind %q: must be data, run or model", q.Kind)
+		return errs.Invalid("kind %q: must be data, run, model or deployment", q.Kind)
 	}
 	if q.ID == "" {
-		return errs.Invalid("id is required: NAME@vN for data, a run id for a run, NAME/VERSION or NAME@ALIAS for a model")
+		return errs.Invalid("id is required: NAME@vN for data, a run id for a run, NAME/VERSION or NAME@ALIAS for a model, NAME for a deployment")
 	}
 	switch q.Direction {
 	case "":
-		q.Direction = map[Kind]Direction{KindData: Down, KindRun: Both, KindModel: Up}[q.Kind]
+		q.Direction = map[Kind]Direction{KindData: Down, KindRun: Both, KindModel: Up, KindDeployment: Up}[q.Kind]
 	case Up, Down, Both:
 	default:
 		return errs.Invalid("direction %q: must be up, down or both", q.Direction)

@@ -388,7 +388,7 @@ func TestErrors(t *testing.T) {
 			code errs.Code
 			want string
 		}{
-			{lineage.Query{Kind: "pipeline", ID: "x"}, errs.InvalidArgument, `kind "pipeline": must be data, run or model`},
+			{lineage.Query{Kind: "pipeline", ID: "x"}, errs.InvalidArgument, `kind "pipeline": must be data, run, model or deployment`},
 			{lineage.Query{Kind: lineage.KindRun, ID: run, Direction: "sideways"}, errs.InvalidArgument, `direction "sideways": must be up, down or both`},
 			{lineage.Query{Kind: lineage.KindRun, ID: run, Depth: 11}, errs.InvalidArgument, "depth 11: must be a whole number from 1 to 10"},
 			{lineage.Query{Kind: lineage.KindRun, ID: run, Depth: -1}, errs.InvalidArgument, "depth -1"},

@@ -2,6 +2,8 @@ package lineage
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -122,6 +124,8 @@ var expanders = []struct {
 	{KindRun, Down, (*Service).runModels},
 	{KindModel, Up, (*Service).modelOrigins},
 	{KindModel, Down, (*Service).modelCopies},
+	{KindModel, Down, (*Service).modelDeployments},
+	{KindDeployment, Up, (*Service).deploymentModels},
 }
 
 // expand returns the edges of every node in frontier, with one query per
@@ -176,6 +180,19 @@ func (s *Service) resolve(ctx context.Context, kind Kind, id string) (Ref, error
 			return Ref{}, err
 		}
 		return Ref{KindRun, run.Info.RunID}, nil
+	case KindDeployment:
+		// A deleted deployment keeps its history of served versions.
+		var n int
+		err := s.db.Read.QueryRowContext(ctx, s.db.Q(`SELECT
+			(SELECT COUNT(*) FROM deployments WHERE name = ?) + (SELECT COUNT(*) FROM deployment_versions WHERE deployment = ?)`),
+			id, id).Scan(&n)
+		if err != nil {
+			return Ref{}, errs.Wrap(err, "reading deployment")
+		}
+		if n == 0 {
+			return Ref{}, errs.NotFoundf("deployment %q does not exist and never served a model version", id)
+		}
+		return Ref{KindDeployment, id}, nil
 	}
 	name, version, alias, ok := splitModelID(id)
 	if !ok {
@@ -261,11 +278,21 @@ func (s *Service) describe(ctx context.Context, nodes []Node) error {
 			if v, err = s.datasets.Version(ctx, name, version, false); err == nil {
 				n.Data = &v
 			}
+			case KindDeployment:
+			d := &Deployment{Name: n.ID}
+			err = s.db.Read.QueryRowContext(ctx, s.db.Q(`SELECT revision, updated_time FROM deployments WHERE name = ?`), n.ID).
+				Scan(&d.Revision, &d.UpdatedTime)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				err = nil
+			case err == nil:
+				n.Deployment = d
+			}
 		}
 		if err != nil && !errs.Is(err, errs.NotFound) {
 			return err
 		}
-		n.Missing = n.Run == nil && n.Model == nil && n.Data == nil
+		n.Missing = n.Run == nil && n.Model == nil && n.Data == nil && n.Deployment == nil
 	}
 	return nil
 }

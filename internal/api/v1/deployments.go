@@ -19,6 +19,13 @@ func (h *Handler) registerDeployments(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/deployments/{name}/shadow", h.shadow)
 	mux.HandleFunc("POST /api/v1/deployments/{name}/feedback", h.feedback)
 	mux.HandleFunc("GET /api/v1/deployments/{name}/predictions", h.predictions)
+	mux.HandleFunc("POST /api/v1/deployments/{name}/rollout", h.startRollout)
+	mux.HandleFunc("GET /api/v1/deployments/{name}/rollout", h.rollout(func(r *http.Request, s *serving.Service, name string) (serving.Rollout, error) {
+		return s.GetRollout(r.Context(), name)
+	}))
+	mux.HandleFunc("DELETE /api/v1/deployments/{name}/rollout", h.rollout(func(r *http.Request, s *serving.Service, name string) (serving.Rollout, error) {
+		return s.CancelRollout(r.Context(), name)
+	}))
 	mux.HandleFunc("POST /api/v1/deployments/{name}/promote", h.deploymentChange(func(r *http.Request, s *serving.Service, name string) (serving.Deployment, error) {
 		return s.Promote(r.Context(), name)
 	}))
@@ -188,5 +195,31 @@ func (h *Handler) deploymentChange(change func(*http.Request, *serving.Service, 
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"deployment": d})
+	}
+}
+
+// startRollout starts a progressive rollout of a canary (docs/serving.md).
+func (h *Handler) startRollout(w http.ResponseWriter, r *http.Request) {
+	var spec serving.RolloutSpec
+	if err := decode(w, r, maxDeploymentBody, &spec); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ro, err := h.Deployments.StartRollout(r.Context(), r.PathValue("name"), spec)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rollout": ro})
+}
+
+func (h *Handler) rollout(do func(*http.Request, *serving.Service, string) (serving.Rollout, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ro, err := do(r, h.Deployments, r.PathValue("name"))
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"rollout": ro})
 	}
 }
