@@ -13,8 +13,8 @@ import (
 
 // Kinds of lineage nodes, and the form of their ids.
 const (
-	LineageKindData  = "data"  // a data version, NAME@vN
-	LineageKindRun   = "run"   // a run, its run id
+	LineageKindData       = "data"       // a data version, NAME@vN
+	LineageKindRun        = "run"        // a run, its run id
 	LineageKindModel      = "model"      // a model version, NAME/VERSION
 	LineageKindDeployment = "deployment" // a deployment, its name
 )

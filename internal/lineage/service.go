@@ -278,7 +278,7 @@ func (s *Service) describe(ctx context.Context, nodes []Node) error {
 			if v, err = s.datasets.Version(ctx, name, version, false); err == nil {
 				n.Data = &v
 			}
-			case KindDeployment:
+		case KindDeployment:
 			d := &Deployment{Name: n.ID}
 			err = s.db.Read.QueryRowContext(ctx, s.db.Q(`SELECT revision, updated_time FROM deployments WHERE name = ?`), n.ID).
 				Scan(&d.Revision, &d.UpdatedTime)

@@ -160,7 +160,7 @@ func TestRolloutRulesAndCancel(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newRolloutFixture(t, db)
 		for spec, want := range map[*RolloutSpec]string{
-			{Model: "credit/2"}:                                     "model",
+			{Model: "credit/2"}: "model",
 			{Model: "models:/credit/2", Steps: []int{50, 20, 100}}:  "steps[1]: 20 must be above",
 			{Model: "models:/credit/2", Steps: []int{10, 50}}:       "must rise to 100",
 			{Model: "models:/credit/2", IntervalSeconds: 0.5}:       "interval_seconds",
