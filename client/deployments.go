@@ -186,3 +186,10 @@ func (c *Client) GetRollout(ctx context.Context, name string) (*Rollout, error) 
 func (c *Client) CancelRollout(ctx context.Context, name string) (*Rollout, error) {
 	return c.rolloutCall(ctx, "DELETE", name, nil)
 }
+
+// DeploymentFeedback sends ground-truth labels for logged requests, each
+// {"request_id": ..., "label": ...}.
+func (c *Client) DeploymentFeedback(ctx context.Context, name string, feedback []map[string]any) error {
+	_, err := c.v1(ctx, "POST", deploymentPath(name)+"/feedback", nil, map[string]any{"feedback": feedback}, nil)
+	return err
+}

@@ -27,10 +27,15 @@ func TestQuickstart(t *testing.T) {
 		"train ran: input data changed", "evaluate ran: input steps.train.outputs.model changed",
 		"v1  aliases: -", "v2  aliases: production, staging",
 		"-registered-from->  models:/cancer/2", "data:cancer@v2  -consumed-by->",
+		"400 requests answered (400 by v1), 0 failed", "running at 10% (step 1 of 3)", "succeeded at 100% (step 3 of 3)",
+		"Deployment cancer (revision 4, every change audited): 100% v2",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("quickstart output lacks %q", want)
 		}
+	}
+	if !regexp.MustCompile(`during the rollout: \d+ requests answered \(\d+ by v1, \d+ by v2\), 0 failed`).MatchString(out) {
+		t.Errorf("quickstart output lacks the traffic during the rollout")
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", out)

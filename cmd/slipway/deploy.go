@@ -283,11 +283,22 @@ unless it succeeded.`,
 	return cmd
 }
 
-// printRollout shows a rollout's state and share, and what each side
-// answered in the current step.
+// printRollout shows a rollout's state and share, what each side
+// answered in the current step, and why it stands where it does.
 func printRollout(out io.Writer, ro *client.Rollout) {
-	fmt.Fprintf(out, "rollout of %s on %s: %s at %d%% (step %d of %d)\n", ro.Spec.Model, ro.Deployment, ro.State, ro.Percent,
-		ro.Step+1, len(ro.Spec.Steps))
+	printRolloutState(out, ro)
+	printRolloutWindow(out, ro)
+	if ro.Reason != "" {
+		fmt.Fprintf(out, "  %s\n", ro.Reason)
+	}
+}
+
+func printRolloutState(out io.Writer, ro *client.Rollout) {
+	fmt.Fprintf(out, "rollout of %s on %s: %s at %d%% (step %d of %d)\n", ro.Spec.Model, ro.Deployment,
+		strings.ReplaceAll(ro.State, "_", " "), ro.Percent, ro.Step+1, len(ro.Spec.Steps))
+}
+
+func printRolloutWindow(out io.Writer, ro *client.Rollout) {
 	for _, w := range []struct {
 		role string
 		w    *client.RolloutWindow
@@ -297,35 +308,37 @@ func printRollout(out io.Writer, ro *client.Rollout) {
 				w.w.Errors, 100*w.w.ErrorRate, w.w.P99Millis)
 		}
 	}
-	if ro.Reason != "" {
-		fmt.Fprintf(out, "  %s\n", ro.Reason)
-	}
 }
 
-// watchRollout prints a rollout each time its step, state or reason
-// changes, until it ends.
+// watchRollout follows a rollout until it ends: each step as it begins,
+// and what the canary and the stable version answered in it once it is
+// over (the last reading before the next step, or the rollback).
 func watchRollout(ctx context.Context, c *client.Client, out io.Writer, ro *client.Rollout) error {
-	last := ""
-	for {
-		if key := fmt.Sprint(ro.State, ro.Step, ro.Reason); key != last {
-			last = key
-			printRollout(out, ro)
-		}
-		switch ro.State {
-		case "succeeded":
-			return nil
-		case "running":
-		default:
-			return fmt.Errorf("rollout of %s %s: %s", ro.Spec.Model, strings.ReplaceAll(ro.State, "_", " "), ro.Reason)
-		}
+	printRolloutState(out, ro)
+	seen, reason := ro.Step, ""
+	for ro.State == "running" {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(500 * time.Millisecond):
 		}
-		var err error
-		if ro, err = c.GetRollout(ctx, ro.Deployment); err != nil {
+		next, err := c.GetRollout(ctx, ro.Deployment)
+		if err != nil {
 			return err
 		}
+		if next.Step != seen || next.State != "running" {
+			printRolloutWindow(out, ro)
+			printRolloutState(out, next)
+			seen, reason = next.Step, ""
+		}
+		if next.Reason != reason {
+			reason = next.Reason
+			fmt.Fprintf(out, "  %s\n", reason)
+		}
+		ro = next
 	}
+	if ro.State != "succeeded" {
+		return fmt.Errorf("rollout of %s %s: %s", ro.Spec.Model, strings.ReplaceAll(ro.State, "_", " "), ro.Reason)
+	}
+	return nil
 }

@@ -59,11 +59,16 @@ Wisconsin breast cancer data, docs/quickstart.md):
      train a gradient-boosted model, evaluate it on a holdout set, gate it,
      register it, promote it to staging and then, under the model's
      promotion policy, to production;
-  3. add a second version with more labelled rows and run the pipeline
+  3. deploy the production model and send it the holdout cases as
+     Open Inference Protocol requests, their true labels following as
+     feedback;
+  4. add a second version with more labelled rows and run the pipeline
      again: the holdout check comes from the cache, and a retrained
      challenger must beat the production model on the same holdout to
      replace it;
-  4. print the runs, metrics, model versions and lineage, and leave the
+  5. roll the new production version out to the deployment as a canary
+     whose share rises step by step under traffic;
+  6. print the runs, metrics, model versions and lineage, and leave the
      server running at its URL (--no-serve stops it and exits).
 
 Everything lands in --dir (./slipway-quickstart): the server's data, and
@@ -142,6 +147,9 @@ func runQuickstart(ctx context.Context, out io.Writer, dir string, port int, noS
 	fmt.Fprintf(out, "  slipway pipeline show quickstart\n")
 	fmt.Fprintf(out, "  slipway lineage models:/%s@production\n", quickstartModel)
 	fmt.Fprintf(out, "  slipway pipeline run %s -p max_depth=4\n", filepath.Join(project, "pipeline.yaml"))
+	fmt.Fprintf(out, "  slipway deploy show %s\n", quickstartModel)
+	fmt.Fprintf(out, "  curl -s %s/v2/models/%s\n", url, quickstartModel)
+	fmt.Fprintf(out, "  curl -s %s/metrics | grep slipway_deployment_requests_total\n", url)
 	fmt.Fprintf(out, "  MLFLOW_TRACKING_URI=%s python -c 'import mlflow; print(mlflow.search_runs(search_all_experiments=True))'\n", url)
 	select {
 	case <-ctx.Done():
@@ -269,12 +277,18 @@ func (q *quickstart) lifecycle() error {
 	if err := q.runPipeline(); err != nil {
 		return err
 	}
+	if err := q.deploy(); err != nil {
+		return err
+	}
 
-	fmt.Fprintf(out, "\n3. New data: %d more labelled cases arrive as data:%s@v2; the same pipeline runs again\n", v2Rows-v1Rows, quickstartDataset)
+	fmt.Fprintf(out, "\n4. New data: %d more labelled cases arrive as data:%s@v2; the same pipeline runs again\n", v2Rows-v1Rows, quickstartDataset)
 	if _, err := q.slipway("data", "add", quickstartDataset, filepath.Join(q.dir, "data", "v2"), "-m", "more labelled cases"); err != nil {
 		return err
 	}
 	if err := q.runPipeline(); err != nil {
+		return err
+	}
+	if err := q.canary(); err != nil {
 		return err
 	}
 	return q.summary()
@@ -364,7 +378,7 @@ func stepMetric(run *client.PipelineRun, step, metric string) string {
 
 func (q *quickstart) summary() error {
 	out := q.out
-	fmt.Fprintf(out, "\n4. Summary\n")
+	fmt.Fprintf(out, "\n6. Summary\n")
 	fmt.Fprintf(out, "   Pipeline runs (experiment pipelines/quickstart, one child run per step):\n")
 	t := newTable(out)
 	tableRow(t, "     RUN", "STATUS", "DATA", "HOLDOUT AUC", "HOLDOUT ACCURACY", "TRACKING RUN")
@@ -389,6 +403,12 @@ func (q *quickstart) summary() error {
 		tableRow(t, "     v"+v.Version, "aliases: "+aliases, "from run "+v.RunID)
 	}
 	t.Flush()
+
+	d, err := q.c.GetDeployment(q.ctx, quickstartModel)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   Deployment %s (revision %d, every change audited): %s\n", d.Name, d.Revision, servingSummary(*d))
 
 	g, err := q.c.Lineage(q.ctx, client.LineageKindModel, quickstartModel+"@production", client.LineageOptions{Direction: client.LineageUp})
 	if err != nil {
