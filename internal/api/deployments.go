@@ -20,7 +20,9 @@ import (
 // (/deployments/NAME/invocations).
 func mountInference(mux *http.ServeMux, cfg Config) {
 	cfg.Registry.MustRegister(cfg.Deployments.Collector())
-	srv := inference.Register(mux, &deploymentResolver{s: cfg.Deployments}, inference.Options{ServerVersion: cfg.Version, Log: cfg.Log})
+	resolver := &deploymentResolver{s: cfg.Deployments}
+	cfg.Deployments.OnUnload(resolver.forget)
+	srv := inference.Register(mux, resolver, inference.Options{ServerVersion: cfg.Version, Log: cfg.Log})
 	mux.HandleFunc("POST /deployments/{name}/invocations", srv.ServeInvocations)
 	mux.HandleFunc("POST /deployments/{name}/versions/{version}/invocations", srv.ServeInvocations)
 }
@@ -58,6 +60,16 @@ func (r *deploymentResolver) Endpoint(ctx context.Context, name, version, routin
 	}
 	ep, _ := r.endpoints.LoadOrStore(key, &deploymentEndpoint{r: r, name: name, m: m, stats: r.s.Stats(name, m)})
 	return ep.(*deploymentEndpoint), nil
+}
+
+// forget drops the endpoints of a version serving unloaded.
+func (r *deploymentResolver) forget(m *serving.Loaded) {
+	r.endpoints.Range(func(k, _ any) bool {
+		if k.(endpointKey).model == m {
+			r.endpoints.Delete(k)
+		}
+		return true
+	})
 }
 
 func (r *deploymentResolver) Names(ctx context.Context) []string {

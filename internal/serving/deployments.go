@@ -101,6 +101,7 @@ type Service struct {
 	shadowSlots chan struct{} // bounds shadow scoring in flight
 	mu          sync.Mutex
 	live        map[string]*liveDeployment
+	onUnload    []func(*Loaded)
 }
 
 // New returns a service; dir is where model versions are exported to be
@@ -108,7 +109,7 @@ type Service struct {
 func New(db *store.DB, models *registry.Service, log *audit.Log, dir string) *Service {
 	s := &Service{db: db, models: models, audit: log, Dir: dir, Log: slog.Default(), Now: time.Now,
 		live: map[string]*liveDeployment{}}
-	s.loader = &loader{s: s, loaded: map[string]*Loaded{}}
+	s.loader = &loader{s: s, loaded: map[string]*Loaded{}, unused: map[string]time.Time{}}
 	s.plog = newPredictionLog(s)
 	s.shadowSlots = make(chan struct{}, 64)
 	return s

@@ -30,11 +30,85 @@ type Loaded struct {
 func (l *Loaded) VersionString() string { return strconv.FormatInt(l.Version, 10) }
 
 // loader exports registry versions to local folders and opens them, once
-// per version.
+// per version, and closes them again once no deployment serves them.
 type loader struct {
 	s      *Service
 	mu     sync.Mutex
 	loaded map[string]*Loaded // name/version
+	// unused holds when each loaded version was first seen served by no
+	// deployment.
+	unused map[string]time.Time
+}
+
+// UnloadAfter is how long a version no deployment serves stays loaded:
+// requests that picked it before a swap finish on it, and a rollback
+// within the window reuses it.
+var UnloadAfter = 30 * time.Second
+
+// unload closes the versions no live table has served for UnloadAfter.
+// Python workers are drained, and what the serving layer cached for a
+// version is dropped (OnUnload).
+func (l *loader) unload(ctx context.Context, served map[*Loaded]bool) {
+	now := l.s.Now()
+	var gone []*Loaded
+	l.mu.Lock()
+	for key, m := range l.loaded {
+		if served[m] {
+			delete(l.unused, key)
+			continue
+		}
+		since, ok := l.unused[key]
+		if !ok {
+			l.unused[key] = now
+			continue
+		}
+		if now.Sub(since) >= UnloadAfter {
+			delete(l.loaded, key)
+			delete(l.unused, key)
+			gone = append(gone, m)
+		}
+	}
+	l.mu.Unlock()
+	l.s.mu.Lock()
+	hooks := l.s.onUnload
+	l.s.mu.Unlock()
+	for _, m := range gone {
+		for _, fn := range hooks {
+			fn(m)
+		}
+		if c, ok := m.Model.Model.(interface{ Close(context.Context) error }); ok {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := c.Close(ctx); err != nil {
+				l.s.Log.Warn("closing an unused model", "model", m.Name, "version", m.Version, "err", err)
+			}
+			cancel()
+		}
+		l.s.Log.Info("model unloaded: no deployment serves it", "model", m.Name, "version", m.Version)
+	}
+}
+
+// closeAll closes every loaded model, draining Python workers, when the
+// service stops.
+func (l *loader) closeAll(ctx context.Context) {
+	l.mu.Lock()
+	all := l.loaded
+	l.loaded, l.unused = map[string]*Loaded{}, map[string]time.Time{}
+	l.mu.Unlock()
+	for _, m := range all {
+		if c, ok := m.Model.Model.(interface{ Close(context.Context) error }); ok {
+			if err := c.Close(ctx); err != nil {
+				l.s.Log.Warn("closing a model", "model", m.Name, "version", m.Version, "err", err)
+			}
+		}
+	}
+}
+
+// OnUnload registers fn to run when a version is unloaded, so that what a
+// caller cached for it can be dropped.
+func (s *Service) OnUnload(fn func(*Loaded)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onUnload = append(s.onUnload, fn)
 }
 
 // resolve finds the version a reference points at now.
@@ -275,12 +349,18 @@ var SyncEvery = 2 * time.Second
 // Run serves the stored deployments and keeps them current until ctx
 // ends: a deployment changed through another server, or a route whose
 // alias was moved by a promotion, is loaded and swapped in. It judges
-// running rollouts, and runs the prediction log's writer, which writes
-// what is queued before Run returns.
+// running rollouts, unloads versions no deployment serves any more, and
+// runs the prediction log's writer, which writes what is queued before Run
+// returns; then it closes every loaded model.
 func (s *Service) Run(ctx context.Context) {
 	logged := make(chan struct{})
 	go func() { s.plog.run(ctx); close(logged) }()
-	defer func() { <-logged }()
+	defer func() {
+		<-logged
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		s.loader.closeAll(ctx)
+	}()
 	t := time.NewTicker(SyncEvery)
 	defer t.Stop()
 	rollouts := time.NewTicker(RolloutCheckEvery)
@@ -328,6 +408,24 @@ func (s *Service) sync(ctx context.Context) {
 			s.swap(name, nil)
 		}
 	}
+	s.loader.unload(ctx, s.servedModels())
+}
+
+// servedModels is every version a live table routes to or shadows.
+func (s *Service) servedModels() map[*Loaded]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[*Loaded]bool{}
+	for _, ld := range s.live {
+		t := ld.t.Load()
+		for _, r := range t.routes {
+			out[r.model] = true
+		}
+		if t.shadow != nil {
+			out[t.shadow.model] = true
+		}
+	}
+	return out
 }
 
 // aliasMoved says whether a route or the shadow of t names an alias that
