@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -204,6 +205,15 @@ func requiredRole(r *http.Request) string {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if strings.HasPrefix(r.URL.Path, v1.Prefix) {
 		v1.WriteError(w, err)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v2/") {
+		// The Open Inference Protocol's error body, which KServe clients
+		// read: {"error": "..."}.
+		body, _ := json.Marshal(map[string]string{"error": errs.Message(err)})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(v1.StatusOf(err))
+		w.Write(append(body, '\n'))
 		return
 	}
 	mlflow.WriteError(w, err)

@@ -139,6 +139,8 @@ func TestRoles(t *testing.T) {
 		{viewer, "POST", "/api/v1/datasets/ds/versions", `{"files":[]}`, 403, `"code":"permission_denied"`},
 		{editor, "POST", "/api/2.0/mlflow/experiments/create", `{"name":"x"}`, 200, ""},
 		{editor, "PUT", "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/a.txt", "a", 200, ""},
+		{"not-a-token", "POST", "/v2/models/credit/infer", `{}`, 401, `{"error":"`},
+		{"not-a-token", "POST", "/api/v1/deployments/credit/canary", `{}`, 401, `"code":"unauthenticated"`},
 	} {
 		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -108,6 +108,9 @@ type errorDetail struct {
 
 // WriteError writes err in the native envelope. Internal details stay out
 // of the response.
+// StatusOf is the HTTP status the native API answers err with.
+func StatusOf(err error) int { return status(errs.CodeOf(err)) }
+
 func WriteError(w http.ResponseWriter, err error) {
 	c := errs.CodeOf(err)
 	writeJSON(w, status(c), errorBody{errorDetail{Code: c.String(), Message: errs.Message(err)}})
