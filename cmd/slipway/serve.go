@@ -69,10 +69,14 @@ signature; see docs/serving.md.`,
 			if err != nil {
 				return errs.Invalid("%s cannot be served: %v", ref, err)
 			}
-			platform := "xgboost"
-			if filepath.Ext(opened.Path) == ".onnx" {
-				platform = "onnx"
-			}
+			// A python_function model's workers are drained when serving
+			// stops.
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				opened.Close(ctx)
+			}()
+			platform := opened.Runtime
 			res := inference.Single(name, version, platform, opened.Model, opened.Features)
 			mux := http.NewServeMux()
 			srv := inference.Register(mux, res, inference.Options{ServerVersion: server.Version})

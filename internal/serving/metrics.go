@@ -4,11 +4,14 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipwayml/slipway/internal/models/pyfunc"
 )
 
 // Collector exposes the deployments to Prometheus: requests, errors and
 // inference latency per deployment and model version, each route's
-// configured share of traffic, and the prediction log's queue. It reads
+// configured share of traffic, the prediction log's queue, and the Python
+// workers of python_function models. It reads
 // the counters the inference path keeps at scrape time, so serving pays
 // nothing extra for being measured.
 func (s *Service) Collector() prometheus.Collector { return collector{s} }
@@ -30,12 +33,20 @@ var (
 		"Predictions waiting to be written to the prediction log.", nil, nil)
 	descQueueCap = prometheus.NewDesc("slipway_prediction_log_queue_capacity",
 		"Predictions the prediction log's queue holds before it drops.", nil, nil)
+	workerLabels = []string{"model", "version"}
+	descWorkers  = prometheus.NewDesc("slipway_model_workers_ready",
+		"Python workers up for a python_function model version, of slipway_model_workers.", workerLabels, nil)
+	descWorkersCfg = prometheus.NewDesc("slipway_model_workers",
+		"Python workers configured for a python_function model version.", workerLabels, nil)
+	descRestarts = prometheus.NewDesc("slipway_model_worker_restarts_total",
+		"Python workers started to replace one that exited, hung, failed a health check or failed to start.", workerLabels, nil)
 	descLogged = prometheus.NewDesc("slipway_prediction_log_predictions_total",
 		"Predictions by what became of them: logged, dropped (queue full), failed (write error), shadow_skipped.", []string{"outcome"}, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descErrors, descLatency, descShare, descQueue, descQueueCap, descLogged} {
+	for _, d := range []*prometheus.Desc{descRequests, descErrors, descLatency, descShare, descQueue, descQueueCap, descLogged,
+		descWorkers, descWorkersCfg, descRestarts} {
 		ch <- d
 	}
 }
@@ -66,6 +77,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descShare, prometheus.GaugeValue, float64(sv.Weight)/100,
 				name, modelName(sv.Model), sv.Version, sv.Role)
 		}
+	}
+	for _, m := range c.s.loader.all() {
+		py, ok := m.Model.Model.(*pyfunc.Model)
+		if !ok {
+			continue
+		}
+		ws := py.Stats()
+		labels := []string{m.Name, m.VersionString()}
+		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(ws.Ready), labels...)
+		ch <- prometheus.MustNewConstMetric(descWorkersCfg, prometheus.GaugeValue, float64(ws.Workers), labels...)
+		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(ws.Restarts), labels...)
 	}
 	st := c.s.plog.Stats()
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queued))

@@ -103,6 +103,17 @@ func (l *loader) closeAll(ctx context.Context) {
 	}
 }
 
+// all returns the loaded versions.
+func (l *loader) all() []*Loaded {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*Loaded, 0, len(l.loaded))
+	for _, m := range l.loaded {
+		out = append(out, m)
+	}
+	return out
+}
+
 // OnUnload registers fn to run when a version is unloaded, so that what a
 // caller cached for it can be dropped.
 func (s *Service) OnUnload(fn func(*Loaded)) {
@@ -154,13 +165,9 @@ func (l *loader) load(ctx context.Context, v registry.ModelVersion) (*Loaded, er
 	return m, nil
 }
 
-func platform(o *modeldir.Opened) string {
-	switch filepath.Ext(o.Path) {
-	case ".onnx":
-		return "onnx"
-	}
-	return "xgboost"
-}
+// platform names a model's runtime as the protocols report it: xgboost,
+// onnx, or python_function for models a Python worker serves.
+func platform(o *modeldir.Opened) string { return o.Runtime }
 
 // build resolves and loads every model of a split into a routing table.
 func (l *loader) build(ctx context.Context, sp Split) (*table, error) {

@@ -1,12 +1,13 @@
-// Package modeldir opens a model from disk for Slipway's native runtimes:
-// a model file (XGBoost JSON or UBJSON, or ONNX) or an MLflow model
-// directory (an MLmodel file whose xgboost or onnx flavor names the model
-// file). It is the one
-// place that maps formats to runtimes, so the CLI, evaluation and serving
-// open models alike.
+// Package modeldir opens a model from disk: a model file (XGBoost JSON or
+// UBJSON, or ONNX) or an MLflow model directory (an MLmodel file whose
+// xgboost or onnx flavor names the model file, which the native runtimes
+// load, or whose python_function flavor the Python worker runtime of
+// package pyfunc serves). It is the one place that maps formats to
+// runtimes, so the CLI, evaluation and serving open models alike.
 package modeldir
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/slipwayml/slipway/internal/models"
 	"github.com/slipwayml/slipway/internal/models/onnx"
+	"github.com/slipwayml/slipway/internal/models/pyfunc"
 	"github.com/slipwayml/slipway/internal/models/xgboost"
 	"github.com/slipwayml/slipway/internal/tabular"
 )
@@ -36,19 +38,54 @@ const CategoriesAttribute = "slipway_categories"
 // records a text target's class labels in class-index order (JSON).
 const ClassesAttribute = "slipway_classes"
 
+// Runtimes an opened model runs in, as Opened.Runtime names them.
+const (
+	RuntimeXGBoost = "xgboost"
+	RuntimeONNX    = "onnx"
+	RuntimePython  = pyfunc.Flavor
+)
+
 // Opened is a model and what its inputs are.
 type Opened struct {
 	Model    models.Model
 	Features []tabular.Feature
-	// Path is the model file that was loaded.
+	// Path is the model file that was loaded; for a python_function
+	// model, the model directory.
 	Path string
+	// Runtime is the runtime serving the model: RuntimeXGBoost,
+	// RuntimeONNX or RuntimePython.
+	Runtime string
+}
+
+// Close releases what the model holds: a python_function model's worker
+// processes are drained (requests in flight finish until ctx ends) and
+// stopped. Native models hold nothing, and closing them is a no-op.
+// Callers that open models for longer than one command should close them.
+func (o *Opened) Close(ctx context.Context) error {
+	if c, ok := o.Model.(interface{ Close(context.Context) error }); ok {
+		return c.Close(ctx)
+	}
+	return nil
+}
+
+// Options configure how Open opens models; the zero value serves.
+type Options struct {
+	// Python configures the workers of python_function models.
+	Python pyfunc.Options
 }
 
 // Open loads the model at path: a model file, or a directory holding an
 // MLmodel file (or a single XGBoost or ONNX model file). Files ending in
-// .onnx, and the onnx flavor, load in the ONNX runtime; others in the
-// XGBoost runtime.
+// .onnx, and the onnx flavor, load in the ONNX runtime; the
+// python_function flavor, when there is no xgboost or onnx flavor, in
+// Python worker processes with default options; others in the XGBoost
+// runtime.
 func Open(path string) (*Opened, error) {
+	return OpenWith(path, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(path string, opts Options) (*Opened, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -60,6 +97,9 @@ func Open(path string) (*Opened, error) {
 			return nil, err
 		}
 	}
+	if flavor == pyfunc.Flavor {
+		return openPython(path, opts.Python)
+	}
 	if flavor == "onnx" || (flavor == "" && strings.EqualFold(filepath.Ext(file), ".onnx")) {
 		return openONNX(path, file, sig)
 	}
@@ -67,7 +107,7 @@ func Open(path string) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Opened{Model: m, Path: file}
+	o := &Opened{Model: m, Path: file, Runtime: RuntimeXGBoost}
 	if o.Features, err = features(m, sig); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -111,12 +151,17 @@ func fromDir(dir string) (string, *models.Signature, string, error) {
 		flavor, ok = mm.Flavors[name]
 	}
 	if !ok {
+		// python_function models carry no data file of their own to
+		// check here: the Python worker loads them as MLflow does.
+		if _, py := mm.Flavors[pyfunc.Flavor]; py {
+			return dir, nil, pyfunc.Flavor, nil
+		}
 		names := make([]string, 0, len(mm.Flavors))
 		for n := range mm.Flavors {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return "", nil, "", fmt.Errorf("%s: flavors %s: Slipway's native runtime reads the xgboost flavor or the onnx flavor", filepath.Join(dir, MLmodelFile), strings.Join(names, ", "))
+		return "", nil, "", fmt.Errorf("%s: flavors %s: Slipway's native runtime reads the xgboost flavor or the onnx flavor, and its Python worker the python_function flavor", filepath.Join(dir, MLmodelFile), strings.Join(names, ", "))
 	}
 	data, _ := flavor["data"].(string)
 	if data == "" || filepath.IsAbs(data) || strings.Contains(filepath.ToSlash(data), "..") {
@@ -152,9 +197,23 @@ func openONNX(path, file string, sig *models.Signature) (*Opened, error) {
 			inputs[i].Name = sig.Inputs[i].Name
 		}
 	}
-	o := &Opened{Model: m, Path: file, Features: make([]tabular.Feature, len(inputs))}
+	o := &Opened{Model: m, Path: file, Runtime: RuntimeONNX, Features: make([]tabular.Feature, len(inputs))}
 	for i, c := range inputs {
 		o.Features[i] = tabular.Feature{Name: c.Name}
+	}
+	return o, nil
+}
+
+// openPython starts the Python workers of a python_function model. Its
+// features are the columns of its (required) input signature.
+func openPython(dir string, opts pyfunc.Options) (*Opened, error) {
+	m, err := pyfunc.Open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	o := &Opened{Model: m, Path: dir, Runtime: RuntimePython}
+	for _, c := range m.Signature().Inputs {
+		o.Features = append(o.Features, tabular.Feature{Name: c.Name})
 	}
 	return o, nil
 }

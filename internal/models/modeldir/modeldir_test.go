@@ -39,6 +39,7 @@ func TestOpen(t *testing.T) {
 		{"bare file in a folder", "", "radius,texture,perimeter,area"},
 		{"MLmodel", "flavors:\n  xgboost:\n    data: model.json\n", "radius,texture,perimeter,area"},
 		{"MLmodel signature names win", "flavors:\n  xgboost:\n    data: model.json\n" + sig, "r,t,p,a"},
+		{"native flavor before python_function", "flavors:\n  python_function:\n    loader_module: mlflow.xgboost\n    data: model.json\n  xgboost:\n    data: model.json\n", "radius,texture,perimeter,area"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := modeldir.Open(modelDir(t, tc.mlmodel))
@@ -55,7 +56,8 @@ func TestOpen(t *testing.T) {
 		})
 	}
 	for _, tc := range []struct{ name, mlmodel, want string }{
-		{"other flavor", "flavors:\n  sklearn:\n    pickled_model: model.pkl\n", "flavors sklearn: Slipway's native runtime reads the xgboost flavor"},
+		{"other flavor", "flavors:\n  sklearn:\n    pickled_model: model.pkl\n", "flavors sklearn: Slipway's native runtime reads the xgboost flavor or the onnx flavor, and its Python worker the python_function flavor"},
+		{"python_function without a signature", "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n", "a python_function model needs a column-based signature.inputs"},
 		{"escape", "flavors:\n  xgboost:\n    data: ../../etc/passwd\n", "must name the model file inside the directory"},
 		{"absolute", "flavors:\n  xgboost:\n    data: /etc/passwd\n", "must name the model file inside the directory"},
 		{"signature width", "flavors:\n  xgboost:\n    data: model.json\nsignature:\n  inputs: '[{\"name\": \"r\", \"type\": \"float\"}]'\n", "signature has 1 inputs; the model file has 4 features"},
