@@ -20,7 +20,7 @@ import (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	s     *Service
 	tr    *tracking.Service
@@ -29,7 +29,7 @@ type fixture struct {
 	audit *audit.Log
 }
 
-func newFixture(t *testing.T, db *store.DB) *fixture {
+func newFixture(t testing.TB, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	blobs, err := blob.Open(ctx, t.TempDir(), blob.Options{})
