@@ -126,7 +126,7 @@ func TestRolloutRollsBack(t *testing.T) {
 		latency time.Duration
 		reason  string
 	}{
-		{"errors", 0.05, 300 * time.Microsecond, "canary error rate 4."},
+		{"errors", 0.05, 300 * time.Microsecond, "canary error rate "},
 		{"latency", 0, 40 * time.Millisecond, "canary p99 latency"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestRolloutRollsBack(t *testing.T) {
 				f.check(RolloutRunning, 10)
 				f.serve(3000, tc.fails, tc.latency)
 				ro := f.check(RolloutRolledBack, 10)
-				if !strings.Contains(ro.Reason, tc.reason) {
+				if !strings.Contains(ro.Reason, tc.reason) || !strings.Contains(ro.Reason, "the stable version's") {
 					t.Errorf("reason %q; want it to say %q", ro.Reason, tc.reason)
 				}
 				if got := f.shares("credit", 1000); got["1"] != 100 {
