@@ -1,10 +1,13 @@
 package serving
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -121,24 +124,26 @@ func (l *PredictionLog) run(ctx context.Context) {
 	}
 }
 
+// write stores a group as one segment per deployment.
 func (l *PredictionLog) write(ctx context.Context, batch []*Prediction) {
+	byDeployment := map[string][]*Prediction{}
+	var order []string
+	for _, p := range batch {
+		if _, ok := byDeployment[p.Deployment]; !ok {
+			order = append(order, p.Deployment)
+		}
+		byDeployment[p.Deployment] = append(byDeployment[p.Deployment], p)
+	}
 	db := l.s.db
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, db.Q(`INSERT INTO predictions (request_id, deployment, model_name, model_version, shadow,
-			time_ms, latency_us, rows, inputs, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		var in, out []byte
-		for _, p := range batch {
-			in, out = appendFloats(in[:0], p.Inputs), appendFloats(out[:0], p.Outputs)
-			shadow := 0
-			if p.Shadow {
-				shadow = 1
+		for _, d := range order {
+			ps := byDeployment[d]
+			lo, hi := ps[0].Time, ps[0].Time
+			for _, p := range ps {
+				lo, hi = min(lo, p.Time), max(hi, p.Time)
 			}
-			if _, err := stmt.ExecContext(ctx, p.RequestID, p.Deployment, p.ModelName, p.Version, shadow, p.Time, p.LatencyUS, p.Rows,
-				string(in), string(out)); err != nil {
+			if _, err := tx.ExecContext(ctx, db.Q(`INSERT INTO prediction_segments (deployment, min_time_ms, max_time_ms, count, data)
+				VALUES (?, ?, ?, ?, ?)`), d, lo, hi, len(ps), encodeSegment(ps)); err != nil {
 				return err
 			}
 		}
@@ -174,6 +179,9 @@ func (l *PredictionLog) prune(ctx context.Context) {
 	}
 	cutoff := l.s.Now().Add(-l.Retention).UnixMilli()
 	err := l.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, l.s.db.Q(`DELETE FROM prediction_segments WHERE max_time_ms < ?`), cutoff); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, l.s.db.Q(`DELETE FROM predictions WHERE time_ms < ?`), cutoff); err != nil {
 			return err
 		}
@@ -192,23 +200,71 @@ func (s *Service) Predictions(ctx context.Context, deployment string, from, to i
 		return nil, errs.Invalid("max_results: %d must be between 1 and 10000", limit)
 	}
 	var out []LoggedPrediction
-	err := s.db.EachRow(ctx, `SELECT p.request_id, p.model_name, p.model_version, p.shadow, p.time_ms, p.latency_us, p.rows,
-			p.inputs, p.outputs, f.label
-		FROM predictions p LEFT JOIN prediction_feedback f ON f.deployment = p.deployment AND f.request_id = p.request_id
-		WHERE p.deployment = ? AND p.time_ms >= ? AND p.time_ms < ? ORDER BY p.time_ms, p.id LIMIT ?`,
+	var latest int64
+	// Segments come in order of their earliest prediction; once limit
+	// predictions are in hand, a segment that starts after all of them
+	// cannot hold one of the first limit.
+	enough := errors.New("enough")
+	err := s.db.EachRow(ctx, `SELECT min_time_ms, data FROM prediction_segments
+		WHERE deployment = ? AND max_time_ms >= ? AND min_time_ms < ? ORDER BY min_time_ms, id`,
+		[]any{deployment, from, to}, func(rows *sql.Rows) error {
+			var start int64
+			var data []byte
+			if err := rows.Scan(&start, &data); err != nil {
+				return err
+			}
+			if len(out) >= limit && start > latest {
+				return enough
+			}
+			r, err := newSegmentReader(data)
+			if err != nil {
+				return err
+			}
+			var p Prediction
+			for r.next(&p) {
+				if p.Time < from || p.Time >= to {
+					continue
+				}
+				p.Deployment = deployment
+				out = append(out, LoggedPrediction{PredictionInfo: p.PredictionInfo,
+					Inputs: appendFloats(nil, p.Inputs), Outputs: appendFloats(nil, p.Outputs)})
+				latest = max(latest, p.Time)
+			}
+			return r.err
+		})
+	if err != nil && !errors.Is(err, enough) {
+		return nil, errs.Wrap(err, "reading the prediction log")
+	}
+	legacy, err := s.legacyPredictions(ctx, deployment, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	out = append(legacy, out...)
+	slices.SortStableFunc(out, func(a, b LoggedPrediction) int { return cmp.Compare(a.Time, b.Time) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	if err := s.attachLabels(ctx, deployment, out); err != nil {
+		return nil, errs.Wrap(err, "reading the prediction log's labels")
+	}
+	return out, nil
+}
+
+// legacyPredictions reads the window from the table of one row per
+// prediction that earlier versions wrote, until retention empties it.
+func (s *Service) legacyPredictions(ctx context.Context, deployment string, from, to int64, limit int) ([]LoggedPrediction, error) {
+	var out []LoggedPrediction
+	err := s.db.EachRow(ctx, `SELECT request_id, model_name, model_version, shadow, time_ms, latency_us, rows, inputs, outputs
+		FROM predictions WHERE deployment = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?`,
 		[]any{deployment, from, to, limit}, func(rows *sql.Rows) error {
 			var p LoggedPrediction
 			var shadow int64
 			var inputs, outputs string
-			var label sql.NullString
-			if err := rows.Scan(&p.RequestID, &p.ModelName, &p.Version, &shadow, &p.Time, &p.LatencyUS, &p.Rows, &inputs, &outputs, &label); err != nil {
+			if err := rows.Scan(&p.RequestID, &p.ModelName, &p.Version, &shadow, &p.Time, &p.LatencyUS, &p.Rows, &inputs, &outputs); err != nil {
 				return err
 			}
 			p.Deployment, p.Shadow = deployment, shadow != 0
 			p.Inputs, p.Outputs = json.RawMessage(inputs), json.RawMessage(outputs)
-			if label.Valid {
-				p.Label = json.RawMessage(label.String)
-			}
 			out = append(out, p)
 			return nil
 		})
@@ -216,6 +272,38 @@ func (s *Service) Predictions(ctx context.Context, deployment string, from, to i
 		return nil, errs.Wrap(err, "reading the prediction log")
 	}
 	return out, nil
+}
+
+// attachLabels joins the feedback labels of ps by request id.
+func (s *Service) attachLabels(ctx context.Context, deployment string, ps []LoggedPrediction) error {
+	byID := map[string][]int{}
+	for i, p := range ps {
+		byID[p.RequestID] = append(byID[p.RequestID], i)
+	}
+	ids := make([]any, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	const chunk = 500
+	for len(ids) > 0 {
+		part := ids[:min(len(ids), chunk)]
+		ids = ids[len(part):]
+		err := s.db.EachRow(ctx, `SELECT request_id, label FROM prediction_feedback WHERE deployment = ? AND request_id IN (`+
+			strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ")+`)`, append([]any{deployment}, part...), func(rows *sql.Rows) error {
+			var id, label string
+			if err := rows.Scan(&id, &label); err != nil {
+				return err
+			}
+			for _, i := range byID[id] {
+				ps[i].Label = json.RawMessage(label)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LoggedPrediction is a prediction as read back, with its label.
