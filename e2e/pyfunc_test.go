@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -144,26 +143,10 @@ func TestPythonModels(t *testing.T) {
 
 	// A rollout of the failing version is rolled back by the server.
 	one := map[string]any{"inputs": []map[string]any{{"name": "rows", "shape": []int{1, 4}, "datatype": "FP64", "data": flat[:4]}}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 2; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					s.Do("POST", "/v2/models/housing/infer", one)
-				}
-			}
-		}()
-	}
+	load := startLoad(s, 2, "/v2/models/housing/infer", one)
 	out, errOut := cli(1, "deploy", "rollout", "housing", "--model", "models:/housing/2", "--steps", "20,100",
 		"--interval", "30s", "--min-requests", "20", "--watch")
-	close(stop)
-	wg.Wait()
+	load.stop()
 	if !strings.Contains(out, "rolled back at 20%") || !strings.Contains(errOut, "canary error rate 100.00%") {
 		t.Errorf("rollout of a failing version:\n%s\n%s", out, errOut)
 	}

@@ -22,33 +22,10 @@ func TestRolloutMetricsAndLineage(t *testing.T) {
 
 	oip := map[string]any{"inputs": []map[string]any{{
 		"name": "rows", "shape": []int{1, 4}, "datatype": "FP32", "data": []float64{17.99, 10.38, 122.8, 1001}}}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
-	for w := 0; w < 3; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if code, _ := s.Do("POST", "/v2/models/tumor/infer", oip); code != 200 {
-					mu.Lock()
-					failed++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	load := startLoad(s, 3, "/v2/models/tumor/infer", oip)
 	out, _ := cli(0, "deploy", "rollout", "tumor", "--model", "models:/tumor/2", "--steps", "20,50,100",
 		"--interval", "1s", "--min-requests", "20", "--watch")
-	close(stop)
-	wg.Wait()
-	if failed > 0 {
+	if failed := load.stop(); failed > 0 {
 		t.Errorf("%d requests failed during the rollout", failed)
 	}
 	for _, want := range []string{"running at 20% (step 1 of 3)", "running at 50% (step 2 of 3)", "succeeded at 100% (step 3 of 3)"} {
@@ -104,4 +81,44 @@ func TestRolloutMetricsAndLineage(t *testing.T) {
 	if !strings.Contains(errOut, "steps[1]: 20 must be above the step before it (50)") {
 		t.Errorf("bad steps: %s", errOut)
 	}
+}
+
+// load sends the same request from several clients until stopped.
+type load struct {
+	done   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	failed int
+}
+
+// startLoad starts clients sending body to path on s, each as soon as its
+// last answer came.
+func startLoad(s *Server, clients int, path string, body any) *load {
+	l := &load{done: make(chan struct{})}
+	for range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				if code, _ := s.Do("POST", path, body); code != 200 {
+					l.mu.Lock()
+					l.failed++
+					l.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// stop ends the load and returns how many requests failed.
+func (l *load) stop() int {
+	close(l.done)
+	l.wg.Wait()
+	return l.failed
 }

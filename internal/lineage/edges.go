@@ -284,16 +284,7 @@ func (s *Service) modelDeployments(ctx context.Context, ids []string) ([]Edge, e
 			name, version, _, _ := splitModelID(id)
 			args = append(args, name, version)
 		}
-		return s.db.EachRow(ctx, `SELECT model_name, version, deployment FROM deployment_versions
-			WHERE `+anyOf(`(model_name = ? AND version = ?)`, len(part)), args, func(rows *sql.Rows) error {
-			var name, deployment string
-			var version int64
-			if err := rows.Scan(&name, &version, &deployment); err != nil {
-				return err
-			}
-			out = append(out, Edge{From: modelRef(name, version), To: Ref{KindDeployment, deployment}, Relation: ServedBy})
-			return nil
-		})
+		return s.servedEdges(ctx, anyOf(`(model_name = ? AND version = ?)`, len(part)), args, &out)
 	})
 	return out, err
 }
@@ -302,16 +293,21 @@ func (s *Service) modelDeployments(ctx context.Context, ids []string) ([]Edge, e
 func (s *Service) deploymentModels(ctx context.Context, ids []string) ([]Edge, error) {
 	var out []Edge
 	err := inChunks(ids, func(part []string) error {
-		return s.db.EachRow(ctx, `SELECT model_name, version, deployment FROM deployment_versions
-			WHERE deployment IN (`+placeholders(len(part))+`)`, strArgs(part), func(rows *sql.Rows) error {
-			var name, deployment string
-			var version int64
-			if err := rows.Scan(&name, &version, &deployment); err != nil {
-				return err
-			}
-			out = append(out, Edge{From: modelRef(name, version), To: Ref{KindDeployment, deployment}, Relation: ServedBy})
-			return nil
-		})
+		return s.servedEdges(ctx, `deployment IN (`+placeholders(len(part))+`)`, strArgs(part), &out)
 	})
 	return out, err
+}
+
+// servedEdges appends the served-by edges of the deployment_versions rows
+// where holds.
+func (s *Service) servedEdges(ctx context.Context, where string, args []any, out *[]Edge) error {
+	return s.db.EachRow(ctx, `SELECT model_name, version, deployment FROM deployment_versions WHERE `+where, args, func(rows *sql.Rows) error {
+		var name, deployment string
+		var version int64
+		if err := rows.Scan(&name, &version, &deployment); err != nil {
+			return err
+		}
+		*out = append(*out, Edge{From: modelRef(name, version), To: Ref{KindDeployment, deployment}, Relation: ServedBy})
+		return nil
+	})
 }
