@@ -22,10 +22,10 @@ func newDeployCmd() *cobra.Command {
 registry, never files: models:/NAME/VERSION, or models:/NAME@ALIAS to follow
 an alias (a promotion rolls the deployment to the new version without
 dropping a request). Its traffic is split by weight between a stable route
-and at most one canary, set by hand (canary, promote) or raised step by step by
-a progressive rollout that rolls back by itself; a shadow route sees a share of the requests and its
-answers are never returned. Every change is a revision: rollback restores
-the one before. The server answers the Open Inference Protocol at
+and at most one canary, set by hand (canary, promote) or raised step by
+step by a progressive rollout that rolls back by itself; a shadow route
+sees a share of the requests and its answers are never returned. Every
+change is a revision: rollback restores the one before. The server answers the Open Inference Protocol at
 /v2/models/NAME/infer and MLflow's scoring format at
 /deployments/NAME/invocations; see docs/serving.md.`,
 	}

@@ -76,13 +76,11 @@ func (l *loader) unload(ctx context.Context, served map[*Loaded]bool) {
 		for _, fn := range hooks {
 			fn(m)
 		}
-		if c, ok := m.Model.Model.(interface{ Close(context.Context) error }); ok {
-			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if err := c.Close(ctx); err != nil {
-				l.s.Log.Warn("closing an unused model", "model", m.Name, "version", m.Version, "err", err)
-			}
-			cancel()
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := m.Model.Close(ctx); err != nil {
+			l.s.Log.Warn("closing an unused model", "model", m.Name, "version", m.Version, "err", err)
 		}
+		cancel()
 		l.s.Log.Info("model unloaded: no deployment serves it", "model", m.Name, "version", m.Version)
 	}
 }
@@ -95,10 +93,8 @@ func (l *loader) closeAll(ctx context.Context) {
 	l.loaded, l.unused = map[string]*Loaded{}, map[string]time.Time{}
 	l.mu.Unlock()
 	for _, m := range all {
-		if c, ok := m.Model.Model.(interface{ Close(context.Context) error }); ok {
-			if err := c.Close(ctx); err != nil {
-				l.s.Log.Warn("closing a model", "model", m.Name, "version", m.Version, "err", err)
-			}
+		if err := m.Model.Close(ctx); err != nil {
+			l.s.Log.Warn("closing a model", "model", m.Name, "version", m.Version, "err", err)
 		}
 	}
 }
