@@ -81,6 +81,9 @@ func TestRolloutMetricsAndLineage(t *testing.T) {
 	if !strings.Contains(errOut, "steps[1]: 20 must be above the step before it (50)") {
 		t.Errorf("bad steps: %s", errOut)
 	}
+	if _, errOut = cli(2, "deploy", "rollout", "tumor", "--model", "models:/tumor/1", "--interval", "500ms"); !strings.Contains(errOut, "--interval 500ms") {
+		t.Errorf("a short interval: %s", errOut)
+	}
 }
 
 // load sends the same request from several clients until stopped.

@@ -252,6 +252,9 @@ unless it succeeded.`,
 			case cancel:
 				ro, err = c.CancelRollout(ctx, name)
 			case spec.Model != "":
+				if interval < time.Second {
+					return errs.Invalid("--interval %s: each step must last at least 1s", interval)
+				}
 				spec.IntervalSeconds = interval.Seconds()
 				ro, err = c.StartRollout(ctx, name, spec)
 			default:
