@@ -55,6 +55,7 @@ type PredictionLog struct {
 	Retention time.Duration
 
 	logged, dropped, failed, shadowSkipped atomic.Int64
+	unchecked                              int // segment bytes written since the last checkpoint (writer only)
 }
 
 func newPredictionLog(s *Service) *PredictionLog {
@@ -135,15 +136,19 @@ func (l *PredictionLog) write(ctx context.Context, batch []*Prediction) {
 		byDeployment[p.Deployment] = append(byDeployment[p.Deployment], p)
 	}
 	db := l.s.db
+	written := 0
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		written = 0
 		for _, d := range order {
 			ps := byDeployment[d]
 			lo, hi := ps[0].Time, ps[0].Time
 			for _, p := range ps {
 				lo, hi = min(lo, p.Time), max(hi, p.Time)
 			}
+			data := encodeSegment(ps)
+			written += len(data)
 			if _, err := tx.ExecContext(ctx, db.Q(`INSERT INTO prediction_segments (deployment, min_time_ms, max_time_ms, count, data)
-				VALUES (?, ?, ?, ?, ?)`), d, lo, hi, len(ps), encodeSegment(ps)); err != nil {
+				VALUES (?, ?, ?, ?, ?)`), d, lo, hi, len(ps), data); err != nil {
 				return err
 			}
 		}
@@ -155,7 +160,21 @@ func (l *PredictionLog) write(ctx context.Context, batch []*Prediction) {
 		return
 	}
 	l.logged.Add(int64(len(batch)))
+	// Under steady traffic the log is most of what SQLite's write-ahead
+	// log receives; copying it back every few MB keeps each checkpoint
+	// short, where one at the 40 MB autocheckpoint mark occupies a core
+	// long enough to show in request latencies.
+	if l.unchecked += written; l.unchecked >= checkpointEvery {
+		l.unchecked = 0
+		if err := db.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			l.s.Log.Warn("checkpointing after the prediction log", "err", err)
+		}
+	}
 }
+
+// checkpointEvery is how many bytes of segments the log writes between
+// checkpoints.
+const checkpointEvery = 4 << 20
 
 // appendFloats writes vs as a JSON array; NaN (a missing input) is null.
 func appendFloats(b []byte, vs []float32) []byte {

@@ -235,6 +235,19 @@ func (db *DB) Optimize(ctx context.Context) error {
 	return err
 }
 
+// Checkpoint copies what SQLite's write-ahead log holds into the database
+// file without waiting for readers (a passive checkpoint), on the writer.
+// Writers that add much in a steady stream call it now and then, so that
+// the log is copied in small steps instead of in one burst when it reaches
+// wal_autocheckpoint. On PostgreSQL it does nothing.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if db.Dialect == Postgres {
+		return nil
+	}
+	_, err := db.write.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	return err
+}
+
 // Tx runs fn in its own write transaction and commits when fn returns nil.
 func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)

@@ -154,3 +154,25 @@ func TestOptimize(t *testing.T) {
 		}
 	})
 }
+
+// A checkpoint runs on the writer between batches and leaves what was
+// committed readable.
+func TestCheckpoint(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		err := db.Batch(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, db.Q(`INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, '', 'active', 0, 0)`), "ckpt")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Checkpoint(ctx); err != nil {
+			t.Fatalf("checkpoint: %v", err)
+		}
+		var n int
+		if err := db.Read.QueryRowContext(ctx, db.Q(`SELECT COUNT(*) FROM experiments WHERE name = ?`), "ckpt").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("after the checkpoint: %d rows, %v", n, err)
+		}
+	})
+}
