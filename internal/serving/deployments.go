@@ -109,7 +109,7 @@ type Service struct {
 func New(db *store.DB, models *registry.Service, log *audit.Log, dir string) *Service {
 	s := &Service{db: db, models: models, audit: log, Dir: dir, Log: slog.Default(), Now: time.Now,
 		live: map[string]*liveDeployment{}}
-	s.loader = &loader{s: s, loaded: map[string]*Loaded{}, unused: map[string]time.Time{}}
+	s.loader = &loader{s: s, loaded: map[string]*Loaded{}, loading: map[string]*loadCall{}, unused: map[string]time.Time{}}
 	s.plog = newPredictionLog(s)
 	s.shadowSlots = make(chan struct{}, 64)
 	return s

@@ -32,9 +32,10 @@ func (l *Loaded) VersionString() string { return strconv.FormatInt(l.Version, 10
 // loader exports registry versions to local folders and opens them, once
 // per version, and closes them again once no deployment serves them.
 type loader struct {
-	s      *Service
-	mu     sync.Mutex
-	loaded map[string]*Loaded // name/version
+	s       *Service
+	mu      sync.Mutex
+	loaded  map[string]*Loaded   // name/version
+	loading map[string]*loadCall // name/version
 	// unused holds when each loaded version was first seen served by no
 	// deployment.
 	unused map[string]time.Time
@@ -131,10 +132,41 @@ func (l *loader) resolve(ctx context.Context, ref ModelRef) (registry.ModelVersi
 func (l *loader) load(ctx context.Context, v registry.ModelVersion) (*Loaded, error) {
 	key := v.Name + "/" + strconv.FormatInt(v.Version, 10)
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if m := l.loaded[key]; m != nil {
+		l.mu.Unlock()
 		return m, nil
 	}
+	// One load per version at a time, outside the lock: a Python model
+	// can take seconds to start, and the metrics and the unloader must
+	// not wait for it.
+	if c := l.loading[key]; c != nil {
+		l.mu.Unlock()
+		<-c.done
+		return c.m, c.err
+	}
+	c := &loadCall{done: make(chan struct{})}
+	l.loading[key] = c
+	l.mu.Unlock()
+	c.m, c.err = l.open(ctx, v)
+	l.mu.Lock()
+	delete(l.loading, key)
+	if c.err == nil {
+		l.loaded[key] = c.m
+	}
+	l.mu.Unlock()
+	close(c.done)
+	return c.m, c.err
+}
+
+// loadCall is a load in progress that other callers wait for.
+type loadCall struct {
+	done chan struct{}
+	m    *Loaded
+	err  error
+}
+
+// open exports a version's verified files, once, and opens them.
+func (l *loader) open(ctx context.Context, v registry.ModelVersion) (*Loaded, error) {
 	dir := filepath.Join(l.s.Dir, "models", v.Name, strconv.FormatInt(v.Version, 10))
 	if _, err := os.Stat(dir); err != nil {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
@@ -156,14 +188,8 @@ func (l *loader) load(ctx context.Context, v registry.ModelVersion) (*Loaded, er
 	if err != nil {
 		return nil, errs.Invalid("models:/%s/%d cannot be served: %v", v.Name, v.Version, err)
 	}
-	m := &Loaded{Name: v.Name, Version: v.Version, Platform: platform(opened), Model: opened}
-	l.loaded[key] = m
-	return m, nil
+	return &Loaded{Name: v.Name, Version: v.Version, Platform: opened.Runtime, Model: opened}, nil
 }
-
-// platform names a model's runtime as the protocols report it: xgboost,
-// onnx, or python_function for models a Python worker serves.
-func platform(o *modeldir.Opened) string { return o.Runtime }
 
 // build resolves and loads every model of a split into a routing table.
 func (l *loader) build(ctx context.Context, sp Split) (*table, error) {
