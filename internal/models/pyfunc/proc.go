@@ -429,7 +429,7 @@ func (e *ModelError) Error() string { return "the model raised " + e.Message }
 type WorkerError struct {
 	msg string
 	// Summary says what happened to the worker without its process id or
-	// output, for callers: "exited (exit status 3) while trying to predict".
+	// output, for callers: "exited (exit status 3) while trying to score a request".
 	Summary string
 }
 
