@@ -67,20 +67,25 @@ func (q *quickstart) canary() error {
 	fmt.Fprintf(q.out, "\n5. Delivery: the registry promoted %s; deployment %s rolls it out as a canary, 10%% -> 50%% -> 100%%,\n", ref, quickstartModel)
 	fmt.Fprintf(q.out, "   each step lasting 2s and 50 canary requests while its errors and latency stay within the stable version's\n")
 	stop := make(chan struct{})
-	sent := make(chan trafficResult, 1)
+	var tr trafficResult
+	var trafficErr error
+	sent := make(chan struct{})
 	go func() {
-		tr, _ := q.traffic(0, 2, stop)
-		sent <- tr
+		tr, trafficErr = q.traffic(0, 2, stop)
+		close(sent)
 	}()
 	out, err := q.slipway("deploy", "rollout", quickstartModel, "--model", ref, "--steps", "10,50,100",
 		"--interval", "2s", "--min-requests", "50", "--watch")
 	close(stop)
-	tr := <-sent
+	<-sent
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		fmt.Fprintf(q.out, "   %s\n", line)
 	}
 	if err != nil {
 		return err
+	}
+	if trafficErr != nil {
+		return trafficErr
 	}
 	fmt.Fprintf(q.out, "   during the rollout: %s\n", tr)
 	return nil
