@@ -191,9 +191,9 @@ func printReport(out io.Writer, r *Report) {
 				if !v.OK || rep.Errors > 0 {
 					status = "FAILED"
 				}
-				fmt.Fprintf(out, "  rep %d: %s points/s, mean %.1f ms, p99 %.1f ms, %d errors; verify %s: acknowledged %s, metrics rows %s, latest_metrics %d/%d, get-history run0 %d/%d",
+				fmt.Fprintf(out, "  rep %d: %s points/s, mean %.1f ms, p99 %.1f ms, %d errors; verify %s: acknowledged %s, stored points %s, latest_metrics %d/%d, get-history run0 %d/%d",
 					i+1, f0(rep.PointsPerSec), rep.Latency.Mean, rep.Latency.P99, rep.Errors, status,
-					f0(float64(v.Acknowledged)), f0(float64(v.MetricRows)), v.LatestRows, v.LatestExpected, v.HistoryPoints, v.HistoryExpected)
+					f0(float64(v.Acknowledged)), f0(float64(v.StoredPoints)), v.LatestRows, v.LatestExpected, v.HistoryPoints, v.HistoryExpected)
 				for _, s := range r.Standins {
 					if i < len(s.Reps) {
 						fmt.Fprintf(out, "; %s %s points/s", s.Name, f0(s.Reps[i].PointsPerSec))

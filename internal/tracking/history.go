@@ -1,10 +1,9 @@
 package tracking
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
 	"slices"
-	"sync"
 
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/tracking/search"
@@ -28,15 +27,17 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, pageS
 			return nil, "", err
 		}
 	}
-	query := historyQuery
-	args := []any{runID, key}
-	if paged {
-		query += ` LIMIT ? OFFSET ?`
-		args = append(args, int64(limit+1), int64(offset))
-	}
 	var out []Metric
-	err := s.eachHistoryRow(ctx, query, args, func(value float64, timestamp, step int64) error {
-		out = append(out, Metric{Key: key, Value: value, Timestamp: timestamp, Step: step})
+	skip := offset
+	err := s.eachPoint(ctx, runID, key, allSteps, func(p point) error {
+		if skip > 0 {
+			skip--
+			return nil
+		}
+		if paged && len(out) > limit {
+			return errStopHistory
+		}
+		out = append(out, Metric{Key: key, Value: p.value, Timestamp: p.timestamp, Step: p.step})
 		return nil
 	})
 	if err != nil {
@@ -49,12 +50,6 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, pageS
 	}
 	return out, next, nil
 }
-
-// historyQuery reads one metric of one run in the primary key's order, so
-// that neither database sorts. It selects three columns, not four: a NaN
-// (stored as 0 with is_nan 1) comes back as NULL, which costs the SQLite
-// driver one call where a column costs two.
-const historyQuery = `SELECT CASE WHEN is_nan = 0 THEN value END, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value`
 
 func (s *Service) checkHistoryRequest(ctx context.Context, runID, key string) error {
 	if err := ValidateRunID(runID); err != nil {
@@ -73,97 +68,16 @@ func (s *Service) checkHistoryRequest(ctx context.Context, runID, key string) er
 // before fn is first called, so a missing run fails with nothing written.
 // fn's Metric is reused between calls; fn's error stops the scan and is
 // returned.
-//
-// The rows are read on a second goroutine, a batch of historyBatchSize
-// points ahead of fn, so that reading the database and what fn does with a
-// point (encoding and writing it to the client) overlap; fn itself is
-// always called on the caller's goroutine.
 func (s *Service) EachMetricHistoryPoint(ctx context.Context, runID, key string, fn func(*Metric) error) error {
 	if err := s.checkHistoryRequest(ctx, runID, key); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	full := make(chan *[]historyPoint, historyBatches)
-	read := make(chan error, 1)
-	go func() {
-		defer close(full)
-		batch := getHistoryBatch()
-		send := func() error {
-			select {
-			case full <- batch:
-				batch = getHistoryBatch()
-				return nil
-			case <-ctx.Done():
-				return ctx.Err() // batch is put back below
-			}
-		}
-		err := s.eachHistoryRow(ctx, historyQuery, []any{runID, key}, func(value float64, timestamp, step int64) error {
-			*batch = append(*batch, historyPoint{value, timestamp, step})
-			if len(*batch) == historyBatchSize {
-				return send()
-			}
-			return nil
-		})
-		if err == nil && len(*batch) > 0 {
-			err = send()
-		}
-		putHistoryBatch(batch)
-		read <- err
-	}()
 	m := Metric{Key: key}
-	var fnErr error
-	for batch := range full { // drained to the end, so the reader always finishes
-		if fnErr == nil {
-			// The caller's context is checked between batches as the
-			// driver checks it between rows: the reader may be done.
-			if fnErr = ctx.Err(); fnErr != nil {
-				cancel()
-			}
-		}
-		if fnErr == nil {
-			for _, p := range *batch {
-				m.Value, m.Timestamp, m.Step = p.value, p.timestamp, p.step
-				if fnErr = fn(&m); fnErr != nil {
-					cancel()
-					break
-				}
-			}
-		}
-		putHistoryBatch(batch)
-	}
-	err := <-read
-	if fnErr != nil {
-		return fnErr
-	}
-	return err
+	return s.eachPoint(ctx, runID, key, allSteps, func(p point) error {
+		m.Value, m.Timestamp, m.Step = p.value, p.timestamp, p.step
+		return fn(&m)
+	})
 }
-
-// historyPoint is a point read ahead by EachMetricHistoryPoint.
-type historyPoint struct {
-	value           float64
-	timestamp, step int64
-}
-
-const (
-	// historyBatchSize points (24 KiB) are handed over at a time.
-	historyBatchSize = 1024
-	// historyBatches is how many full batches may wait for fn.
-	historyBatches = 4
-)
-
-var historyBatchPool = sync.Pool{New: func() any {
-	b := make([]historyPoint, 0, historyBatchSize)
-	return &b
-}}
-
-func getHistoryBatch() *[]historyPoint {
-	b := historyBatchPool.Get().(*[]historyPoint)
-	*b = (*b)[:0]
-	return b
-}
-
-func putHistoryBatch(b *[]historyPoint) { historyBatchPool.Put(b) }
 
 // Limits of the bulk history routes MLflow's UI calls, as in MLflow's
 // mlflow/server/handlers.py.
@@ -235,22 +149,18 @@ func (s *Service) SampleMetricHistory(ctx context.Context, req BulkIntervalReque
 	}
 	slices.Sort(steps)
 
-	in, stepArgs := inList(steps)
-	query := `SELECT value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? AND step IN (` + in + `)
-		ORDER BY step, timestamp, value, is_nan LIMIT ?`
+	span := stepRange{steps[0], steps[len(steps)-1]}
 	points := make(map[string][]Metric, len(runIDs))
 	for _, id := range runIDs {
-		args := append([]any{id, req.MetricKey}, stepArgs...)
-		args = append(args, maxPointsPerRunInterval)
 		var ms []Metric
-		err := s.db.EachRow(ctx, query, args, func(rows *sql.Rows) error {
-			m := Metric{Key: req.MetricKey}
-			var isNaN int
-			if err := rows.Scan(&m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
-				return err
+		err := s.eachPoint(ctx, id, req.MetricKey, span, func(p point) error {
+			if !keep[p.step] {
+				return nil
 			}
-			m.Value = loadedValue(m.Value, isNaN)
-			ms = append(ms, m)
+			if len(ms) == maxPointsPerRunInterval {
+				return errStopHistory
+			}
+			ms = append(ms, Metric{Key: req.MetricKey, Value: p.value, Timestamp: p.timestamp, Step: p.step})
 			return nil
 		})
 		if err != nil {
@@ -304,28 +214,29 @@ func validateBulkInterval(req BulkIntervalRequest) (int, error) {
 // runSteps returns the distinct steps at which any of runIDs logged key, in
 // ascending order, and each run's smallest and largest such step.
 func (s *Service) runSteps(ctx context.Context, runIDs []string, key string) (all, edges []int64, err error) {
-	in, idArgs := inList(runIDs)
-	args := append([]any{key}, idArgs...)
-	err = s.db.EachRow(ctx, `SELECT DISTINCT step FROM metrics WHERE key = ? AND run_uuid IN (`+in+`) ORDER BY step`, args, func(rows *sql.Rows) error {
-		var step int64
-		if err := rows.Scan(&step); err != nil {
-			return err
+	seen := make(map[int64]bool)
+	for _, id := range runIDs {
+		lo, hi, found := int64(0), int64(0), false
+		err := s.eachPoint(ctx, id, key, allSteps, func(p point) error {
+			if !found {
+				lo, found = p.step, true
+			}
+			hi = p.step // points come in step order
+			if !seen[p.step] {
+				seen[p.step] = true
+				all = append(all, p.step)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
 		}
-		all = append(all, step)
-		return nil
-	})
-	if err != nil || len(all) == 0 {
-		return nil, nil, err
+		if found {
+			edges = append(edges, lo, hi)
+		}
 	}
-	err = s.db.EachRow(ctx, `SELECT MIN(step), MAX(step) FROM metrics WHERE key = ? AND run_uuid IN (`+in+`) GROUP BY run_uuid`, args, func(rows *sql.Rows) error {
-		var lo, hi int64
-		if err := rows.Scan(&lo, &hi); err != nil {
-			return err
-		}
-		edges = append(edges, lo, hi)
-		return nil
-	})
-	return all, edges, err
+	slices.Sort(all)
+	return all, edges, nil
 }
 
 // SampleSteps is MLflow's _get_sampled_steps_from_steps: of the sorted,
@@ -385,22 +296,28 @@ func (s *Service) GetMetricHistoryBulk(ctx context.Context, runIDs []string, key
 	if limit == 0 {
 		return nil, nil
 	}
-	in, idArgs := inList(uniqueStrings(runIDs))
-	args := append([]any{key}, idArgs...)
-	args = append(args, limit)
+	ids := uniqueStrings(runIDs)
+	slices.Sort(ids)
 	var out []MetricWithRunID
-	err := s.db.EachRow(ctx, `SELECT run_uuid, value, is_nan, timestamp, step FROM metrics WHERE key = ? AND run_uuid IN (`+in+`)
-		ORDER BY run_uuid, timestamp, step, value, is_nan LIMIT ?`, args, func(rows *sql.Rows) error {
-		p := MetricWithRunID{Metric: Metric{Key: key}}
-		var isNaN int
-		if err := rows.Scan(&p.RunID, &p.Value, &isNaN, &p.Timestamp, &p.Step); err != nil {
-			return err
+	for _, id := range ids {
+		ps, err := s.history(ctx, id, key, allSteps)
+		if err != nil {
+			return nil, err
 		}
-		p.Value = loadedValue(p.Value, isNaN)
-		out = append(out, p)
-		return nil
-	})
-	return out, err
+		slices.SortStableFunc(ps, func(a, b point) int {
+			if c := cmp.Compare(a.timestamp, b.timestamp); c != 0 {
+				return c
+			}
+			return comparePoints(a, b)
+		})
+		for _, p := range ps {
+			if int64(len(out)) == limit {
+				return out, nil
+			}
+			out = append(out, MetricWithRunID{Metric: Metric{Key: key, Value: p.value, Timestamp: p.timestamp, Step: p.step}, RunID: id})
+		}
+	}
+	return out, nil
 }
 
 // inList returns placeholders and arguments for an IN list of vals. The

@@ -163,42 +163,27 @@ func (s *Service) upsertTags(ctx context.Context, tx *sql.Tx, runID string, tags
 	return err
 }
 
-// metricsPerStatement bounds a multi-row insert: 6 values a row keeps one
-// statement well under SQLite's and PostgreSQL's parameter limits.
-const metricsPerStatement = 500
-
+// insertMetrics writes metrics as segments, one a key, and moves each
+// key's latest point forward.
 func (s *Service) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, metrics []Metric) error {
 	if len(metrics) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 6*min(len(metrics), metricsPerStatement))
 	latest := make(map[string]Metric, 8)
-	for start := 0; start < len(metrics); start += metricsPerStatement {
-		part := metrics[start:min(start+metricsPerStatement, len(metrics))]
-		args = args[:0]
-		for _, m := range part {
-			v, isNaN := storedValue(m.Value)
-			args = append(args, runID, m.Key, m.Step, m.Timestamp, v, isNaN)
-			if cur, ok := latest[m.Key]; !ok || newer(m, cur) {
-				latest[m.Key] = m
-			}
-		}
-		var err error
-		if len(part) == metricsPerStatement {
-			_, err = tx.StmtContext(ctx, s.insertMetricsStmt).ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, s.db.Q(metricsInsertSQL(len(part))), args...)
-		}
-		if err != nil {
-			return err
+	for _, m := range metrics {
+		if cur, ok := latest[m.Key]; !ok || newer(m, cur) {
+			latest[m.Key] = m
 		}
 	}
-	args = args[:0]
+	if err := s.insertSegments(ctx, tx, runID, segmentsOf(metrics)); err != nil {
+		return err
+	}
+	args := make([]any, 0, 6*len(latest))
 	for _, m := range latest {
 		v, isNaN := storedValue(m.Value)
 		args = append(args, runID, m.Key, m.Step, m.Timestamp, v, isNaN)
 	}
-	_, err := tx.ExecContext(ctx, s.db.Q(`INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan)
+	_, err := tx.ExecContext(ctx, s.db.Q(s.db.InsertInto("latest_metrics")+` (run_uuid, key, step, timestamp, value, is_nan)
 		VALUES `+tuples(len(latest), 6)+`
 		ON CONFLICT (run_uuid, key) DO UPDATE SET
 			step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
@@ -215,10 +200,6 @@ func newer(a, b Metric) bool {
 		return a.Timestamp > b.Timestamp
 	}
 	return a.Value > b.Value
-}
-
-func metricsInsertSQL(rows int) string {
-	return `INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ` + tuples(rows, 6) + ` ON CONFLICT DO NOTHING`
 }
 
 // tuples renders "(?, ?), (?, ?)" for rows rows of width values.

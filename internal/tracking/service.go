@@ -19,10 +19,6 @@ const DefaultExperimentID = "0"
 // Service is the tracking domain over the metadata store.
 type Service struct {
 	db *store.DB
-	// insertMetricsStmt is the full-size multi-row metrics INSERT, prepared once:
-	// parsing its 3,000 parameters on every log-batch cost about a tenth of
-	// the writer's time (docs/benchmarks.md).
-	insertMetricsStmt *sql.Stmt
 	// tiers says whether SearchRuns splits a search ordered by a metric into
 	// tiers (search.SQL.Tiers). By default only on SQLite: PostgreSQL's
 	// planner, misjudging how many runs the filter keeps, sorts every match
@@ -44,11 +40,9 @@ func New(ctx context.Context, db *store.DB) (*Service, error) {
 	if err := s.ensureDefaultExperiment(ctx); err != nil {
 		return nil, err
 	}
-	stmt, err := db.Prepare(ctx, metricsInsertSQL(metricsPerStatement))
-	if err != nil {
+	if err := s.moveMetricRows(ctx); err != nil {
 		return nil, err
 	}
-	s.insertMetricsStmt = stmt
 	return s, nil
 }
 
