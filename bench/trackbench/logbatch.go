@@ -212,9 +212,9 @@ func runLogBatch(ctx context.Context, be *backend, w workload, rep int) (LogBatc
 		return out, err
 	}
 	defer db.Close()
-	// Points live in segments (internal/tracking/segments.go); the workload
-	// logs no point twice, so the segments' point counts add up to it.
-	if err := db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(SUM(points), 0) FROM metric_segments) + (SELECT COUNT(*) FROM metrics)`).Scan(&v.StoredPoints); err != nil {
+	// Points live in batches and segments (internal/tracking/segments.go);
+	// the workload logs no point twice, so their point counts add up to it.
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT COALESCE(SUM(points), 0) FROM metric_segments) + (SELECT COALESCE(SUM(points), 0) FROM metric_batches) + (SELECT COUNT(*) FROM metrics)`).Scan(&v.StoredPoints); err != nil {
 		return out, err
 	}
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM latest_metrics`).Scan(&v.LatestRows); err != nil {

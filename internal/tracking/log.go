@@ -163,34 +163,6 @@ func (s *Service) upsertTags(ctx context.Context, tx *sql.Tx, runID string, tags
 	return err
 }
 
-// insertMetrics writes metrics as segments, one a key, and moves each
-// key's latest point forward.
-func (s *Service) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, metrics []Metric) error {
-	if len(metrics) == 0 {
-		return nil
-	}
-	latest := make(map[string]Metric, 8)
-	for _, m := range metrics {
-		if cur, ok := latest[m.Key]; !ok || newer(m, cur) {
-			latest[m.Key] = m
-		}
-	}
-	if err := s.insertSegments(ctx, tx, runID, segmentsOf(metrics)); err != nil {
-		return err
-	}
-	args := make([]any, 0, 6*len(latest))
-	for _, m := range latest {
-		v, isNaN := storedValue(m.Value)
-		args = append(args, runID, m.Key, m.Step, m.Timestamp, v, isNaN)
-	}
-	_, err := tx.ExecContext(ctx, s.db.Q(s.db.InsertInto("latest_metrics")+` (run_uuid, key, step, timestamp, value, is_nan)
-		VALUES `+tuples(len(latest), 6)+`
-		ON CONFLICT (run_uuid, key) DO UPDATE SET
-			step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
-		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`), args...)
-	return err
-}
-
 // newer orders points the way MLflow picks a run's latest metric value.
 func newer(a, b Metric) bool {
 	if a.Step != b.Step {

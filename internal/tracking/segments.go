@@ -12,11 +12,17 @@ import (
 	"slices"
 )
 
-// A metric's points are stored in segments: the points one write logs for
-// one (run, key), sorted and without duplicates, encoded in binary in one
-// row of metric_segments (migration 0014). Writing a point then costs 24
-// bytes of a blob instead of a B-tree insert of a 70-byte row, and a
-// history of 100,000 points is read from a few hundred rows.
+// A metric's points are stored in binary, never a row a point: a B-tree
+// insert of a 70-byte row per point was most of a log-batch's cost.
+//
+// Each write's points for a run go into one row of metric_batches (all of
+// its keys; see metric_write.go), so a 500-point log-batch dirties a page
+// or two instead of one page per key. When a run's batches hold enough
+// points they are compacted, in the writing transaction, into
+// metric_segments: a row per key, sorted by step, which is what reading a
+// history wants. A read takes the run's batches first and then the key's
+// segments, so a compaction committing in between shows points twice,
+// never not at all.
 //
 // Segments of one (run, key) may overlap (a client may log step 5 after
 // step 10, or the same point twice); readers merge them in history order
@@ -56,26 +62,23 @@ func comparePoints(a, b point) int {
 func samePoint(a, b point) bool { return comparePoints(a, b) == 0 }
 
 const (
-	// segmentFormat is the first byte of every segment, so that a later
-	// encoding can be told apart from this one.
+	// segmentFormat is the first byte of every segment and batch, so that a
+	// later encoding can be told apart from this one.
 	segmentFormat = 1
-	// maxSegmentPoints bounds one segment; a log-batch holds at most 1,000
-	// metrics, and moving old rows into segments cuts them at this size.
-	maxSegmentPoints = 1000
+	// maxSegmentPoints bounds one segment, so that merging overlapping
+	// segments holds little.
+	maxSegmentPoints = 4096
 	// segmentsPerStatement keeps a multi-row insert (7 values a row) under
 	// both databases' parameter limits.
 	segmentsPerStatement = 500
 )
 
-// encodeSegment writes sorted points as the format byte followed, for each
-// point, by its step and timestamp as zig-zag varints of the difference
-// from the point before (from 0 for the first) and its value's 8 bytes,
-// little-endian. Steps usually go up by one and a batch's timestamps are
-// close, so a point takes about 10 bytes instead of 24; every byte less is
-// a byte less for the write-ahead log and the B-tree to carry.
-func encodeSegment(ps []point) []byte {
-	b := make([]byte, 1, 1+12*len(ps))
-	b[0] = segmentFormat
+// appendPoints encodes sorted points: for each, its step and timestamp as
+// zig-zag varints of the difference from the point before (from 0 for the
+// first) and its value's 8 bytes, little-endian. Steps usually go up by one
+// and a batch's timestamps are close, so a point takes about 10 bytes
+// instead of 24: every byte less is a byte less for the write-ahead log.
+func appendPoints(b []byte, ps []point) []byte {
 	var step, ts int64
 	for _, p := range ps {
 		b = binary.AppendVarint(b, p.step-step)
@@ -86,13 +89,10 @@ func encodeSegment(ps []point) []byte {
 	return b
 }
 
-// decodeSegment appends a segment's points to into.
-func decodeSegment(data []byte, into []point) ([]point, error) {
-	if len(data) == 0 || data[0] != segmentFormat {
-		return into, fmt.Errorf("tracking: metric segment of %d bytes is not in format %d", len(data), segmentFormat)
-	}
+// decodePoints appends the points appendPoints encoded in b to into.
+func decodePoints(b []byte, into []point) ([]point, error) {
 	var step, ts int64
-	for b := data[1:]; len(b) > 0; {
+	for len(b) > 0 {
 		ds, n := binary.Varint(b)
 		if n <= 0 {
 			return into, errCorruptSegment
@@ -109,7 +109,64 @@ func decodeSegment(data []byte, into []point) ([]point, error) {
 	return into, nil
 }
 
+// A segment is the format byte and one key's points.
+func encodeSegment(ps []point) []byte {
+	return appendPoints(append(make([]byte, 0, 1+12*len(ps)), segmentFormat), ps)
+}
+
+func decodeSegment(data []byte, into []point) ([]point, error) {
+	if len(data) == 0 || data[0] != segmentFormat {
+		return into, errSegmentFormat(len(data))
+	}
+	return decodePoints(data[1:], into)
+}
+
+// A batch is the format byte and, for each key, the key's length and bytes
+// and its encoded points' length and bytes, so a reader skips other keys
+// without decoding them.
+func encodeBatch(keys []keyPoints) []byte {
+	size := 1
+	for _, k := range keys {
+		size += 2*binary.MaxVarintLen32 + len(k.key) + 12*len(k.points)
+	}
+	b := append(make([]byte, 0, size), segmentFormat)
+	var body []byte
+	for _, k := range keys {
+		body = appendPoints(body[:0], k.points)
+		b = binary.AppendUvarint(b, uint64(len(k.key)))
+		b = append(b, k.key...)
+		b = binary.AppendUvarint(b, uint64(len(body)))
+		b = append(b, body...)
+	}
+	return b
+}
+
+// eachBatchKey calls fn with each key of a batch and its encoded points.
+func eachBatchKey(data []byte, fn func(key, body []byte) error) error {
+	if len(data) == 0 || data[0] != segmentFormat {
+		return errSegmentFormat(len(data))
+	}
+	for b := data[1:]; len(b) > 0; {
+		var parts [2][]byte
+		for i := range parts {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < n {
+				return errCorruptSegment
+			}
+			parts[i], b = b[k:k+int(n)], b[k+int(n):]
+		}
+		if err := fn(parts[0], parts[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 var errCorruptSegment = errors.New("tracking: metric segment is cut short")
+
+func errSegmentFormat(size int) error {
+	return fmt.Errorf("tracking: metric segment of %d bytes is not in format %d", size, segmentFormat)
+}
 
 // sortedUnique sorts ps in history order and drops repeated points.
 func sortedUnique(ps []point) []point {
@@ -119,37 +176,44 @@ func sortedUnique(ps []point) []point {
 	return slices.CompactFunc(ps, samePoint)
 }
 
-// segmentRow is one row of metric_segments to insert.
-type segmentRow struct {
+// keyPoints is one key's points, sorted and unique.
+type keyPoints struct {
 	key    string
 	points []point
 }
 
-// segmentsOf groups metrics by key, in the order keys first appear, each
-// key's points sorted and unique and cut into segments of at most
-// maxSegmentPoints.
-func segmentsOf(metrics []Metric) []segmentRow {
-	byKey := make(map[string]int, 8)
-	var rows []segmentRow
+// byKey groups metrics by key, in the order keys first appear, each key's
+// points sorted and unique.
+func byKey(metrics []Metric) []keyPoints {
+	index := make(map[string]int, 8)
+	var out []keyPoints
 	for _, m := range metrics {
-		i, ok := byKey[m.Key]
+		i, ok := index[m.Key]
 		if !ok {
-			i = len(rows)
-			byKey[m.Key] = i
-			rows = append(rows, segmentRow{key: m.Key})
+			i = len(out)
+			index[m.Key] = i
+			out = append(out, keyPoints{key: m.Key})
 		}
 		v := m.Value
 		if math.IsNaN(v) {
 			v = math.NaN() // one NaN, whatever the payload
 		}
-		rows[i].points = append(rows[i].points, point{step: m.Step, timestamp: m.Timestamp, value: v})
+		out[i].points = append(out[i].points, point{step: m.Step, timestamp: m.Timestamp, value: v})
 	}
-	out := rows[:0:0]
-	for _, r := range rows {
-		ps := sortedUnique(r.points)
-		for len(ps) > 0 {
+	for i := range out {
+		out[i].points = sortedUnique(out[i].points)
+	}
+	return out
+}
+
+// cutSegments cuts each key's points into segments of at most
+// maxSegmentPoints.
+func cutSegments(keys []keyPoints) []keyPoints {
+	var out []keyPoints
+	for _, k := range keys {
+		for ps := k.points; len(ps) > 0; {
 			n := min(len(ps), maxSegmentPoints)
-			out = append(out, segmentRow{key: r.key, points: ps[:n]})
+			out = append(out, keyPoints{key: k.key, points: ps[:n]})
 			ps = ps[n:]
 		}
 	}
@@ -157,7 +221,7 @@ func segmentsOf(metrics []Metric) []segmentRow {
 }
 
 // insertSegments writes segments of runID's metrics.
-func (s *Service) insertSegments(ctx context.Context, tx *sql.Tx, runID string, rows []segmentRow) error {
+func (s *Service) insertSegments(ctx context.Context, tx *sql.Tx, runID string, rows []keyPoints) error {
 	args := make([]any, 0, 7*min(len(rows), segmentsPerStatement))
 	for start := 0; start < len(rows); start += segmentsPerStatement {
 		part := rows[start:min(start+segmentsPerStatement, len(rows))]
@@ -185,18 +249,23 @@ var allSteps = stepRange{math.MinInt64, math.MaxInt64}
 var errStopHistory = fmt.Errorf("tracking: history read stopped")
 
 // eachPoint calls fn for every point of runID's metric key whose step is in
-// steps, in history order, each point once. It holds no more than the
-// points of segments that overlap in steps: segments come in the order of
-// their first steps, so a point before the next segment's first step can
-// be handed out. fn returning errStopHistory ends the read with no error.
+// steps, in history order, each point once. It holds the run's batches'
+// points of key and no more than the points of segments that overlap in
+// steps: segments come in the order of their first steps, so a point
+// before the next segment's first step can be handed out. fn returning
+// errStopHistory ends the read with no error.
 func (s *Service) eachPoint(ctx context.Context, runID, key string, steps stepRange, fn func(point) error) error {
+	recent, err := s.batchedPoints(ctx, runID, key)
+	if err != nil {
+		return err
+	}
 	var m historyMerge
 	n := 0
 	m.fn = func(p point) error {
 		if p.step < steps.lo || p.step > steps.hi {
 			return nil
 		}
-		// A segment holds up to a thousand points, so the driver's check
+		// A segment holds up to thousands of points, so the driver's check
 		// of ctx between rows is not enough for a client that has gone.
 		if n++; n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -206,7 +275,7 @@ func (s *Service) eachPoint(ctx context.Context, runID, key string, steps stepRa
 		return fn(p)
 	}
 	var seg []point
-	err := s.db.EachRow(ctx, `SELECT data FROM metric_segments WHERE run_uuid = ? AND key = ? AND first_step <= ? AND last_step >= ? ORDER BY first_step`,
+	err = s.db.EachRow(ctx, `SELECT data FROM metric_segments WHERE run_uuid = ? AND key = ? AND first_step <= ? AND last_step >= ? ORDER BY first_step`,
 		[]any{runID, key, steps.hi, steps.lo}, func(rows *sql.Rows) error {
 			var data sql.RawBytes
 			if err := rows.Scan(&data); err != nil {
@@ -216,8 +285,18 @@ func (s *Service) eachPoint(ctx context.Context, runID, key string, steps stepRa
 			if seg, err = decodeSegment(data, seg[:0]); err != nil {
 				return err
 			}
+			// The batches' points are one more segment, taken in its turn.
+			if len(recent) > 0 && recent[0].step <= seg[0].step {
+				if err := m.add(recent); err != nil {
+					return err
+				}
+				recent = nil
+			}
 			return m.add(seg)
 		})
+	if err == nil && len(recent) > 0 {
+		err = m.add(recent)
+	}
 	if err == nil {
 		err = m.finish()
 	}
@@ -225,6 +304,27 @@ func (s *Service) eachPoint(ctx context.Context, runID, key string, steps stepRa
 		return nil
 	}
 	return err
+}
+
+// batchedPoints returns the points of key in runID's batches not yet
+// compacted, sorted and unique.
+func (s *Service) batchedPoints(ctx context.Context, runID, key string) ([]point, error) {
+	var out []point
+	err := s.db.EachRow(ctx, `SELECT data FROM metric_batches WHERE run_uuid = ?`, []any{runID}, func(rows *sql.Rows) error {
+		var data sql.RawBytes
+		if err := rows.Scan(&data); err != nil {
+			return err
+		}
+		return eachBatchKey(data, func(k, body []byte) error {
+			if string(k) != key {
+				return nil
+			}
+			var err error
+			out, err = decodePoints(body, out)
+			return err
+		})
+	})
+	return sortedUnique(out), err
 }
 
 // historyMerge merges sorted segments that arrive in the order of their
@@ -300,76 +400,4 @@ func (s *Service) history(ctx context.Context, runID, key string, steps stepRang
 		return nil
 	})
 	return out, err
-}
-
-// moveMetricRows moves the points of the metrics table, where servers
-// before migration 0014 wrote them, into segments, in transactions of
-// moveRowsPerTx rows; a crash part way leaves every point in one table or
-// the other, and the next start goes on. Two servers starting at once on
-// one PostgreSQL database may both move the same rows: readers drop the
-// repeated points.
-func (s *Service) moveMetricRows(ctx context.Context) error {
-	for {
-		moved := 0
-		err := s.db.Batch(ctx, func(tx *sql.Tx) error {
-			var err error
-			moved, err = s.moveSomeMetricRows(ctx, tx)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("tracking: move metric rows into segments: %w", err)
-		}
-		if moved == 0 {
-			return nil
-		}
-	}
-}
-
-const moveRowsPerTx = 50_000
-
-func (s *Service) moveSomeMetricRows(ctx context.Context, tx *sql.Tx) (int, error) {
-	rows, err := tx.QueryContext(ctx, s.db.Q(`SELECT run_uuid, key, step, timestamp, value, is_nan FROM metrics
-		ORDER BY run_uuid, key, step, timestamp, value, is_nan LIMIT ?`), moveRowsPerTx)
-	if err != nil {
-		return 0, err
-	}
-	type series struct {
-		run string
-		seg segmentRow
-	}
-	var all []series
-	var last struct {
-		run, key        string
-		step, timestamp int64
-		value           float64
-		isNaN           int
-	}
-	n := 0
-	for rows.Next() {
-		r := &last
-		if err := rows.Scan(&r.run, &r.key, &r.step, &r.timestamp, &r.value, &r.isNaN); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		n++
-		if k := len(all); k == 0 || all[k-1].run != r.run || all[k-1].seg.key != r.key || len(all[k-1].seg.points) == maxSegmentPoints {
-			all = append(all, series{run: r.run, seg: segmentRow{key: r.key}})
-		}
-		cur := &all[len(all)-1].seg
-		cur.points = append(cur.points, point{step: r.step, timestamp: r.timestamp, value: loadedValue(r.value, r.isNaN)})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || n == 0 {
-		return 0, err
-	}
-	for _, sr := range all {
-		sr.seg.points = sortedUnique(sr.seg.points)
-		if err := s.insertSegments(ctx, tx, sr.run, []segmentRow{sr.seg}); err != nil {
-			return 0, err
-		}
-	}
-	// The rows read are a prefix of the primary key's order.
-	_, err = tx.ExecContext(ctx, s.db.Q(`DELETE FROM metrics WHERE (run_uuid, key, step, timestamp, value, is_nan) <= (?, ?, ?, ?, ?, ?)`),
-		last.run, last.key, last.step, last.timestamp, last.value, last.isNaN)
-	return n, err
 }

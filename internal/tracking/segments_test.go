@@ -49,7 +49,8 @@ func sameHistory(t *testing.T, what string, got, want []tracking.Metric) {
 
 // Batches that overlap in steps, arrive out of order and repeat points are
 // read back as one history in order with each point once, as MLflow's
-// primary key keeps them, through every read path.
+// primary key keeps them, through every read path, whether they have been
+// compacted into segments or not.
 func TestHistoryMergesOverlappingBatches(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -57,7 +58,7 @@ func TestHistoryMergesOverlappingBatches(t *testing.T) {
 		id := must[tracking.Run](t)(s.CreateRun(ctx, tracking.CreateRunRequest{})).Info.RunID
 		r := rand.New(rand.NewPCG(1, 2))
 		var logged []tracking.Metric
-		for b := range 40 {
+		for b := range 200 {
 			var ms []tracking.Metric
 			base := int64(r.IntN(400)) // batches land anywhere, so they overlap
 			for range 1 + r.IntN(300) {
@@ -80,6 +81,14 @@ func TestHistoryMergesOverlappingBatches(t *testing.T) {
 				t.Fatal(err)
 			}
 			logged = append(logged, ms[:len(ms)-1]...)
+		}
+		// Some batches were compacted into segments and some were not.
+		var segments, batches int
+		if err := db.Read.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM metric_segments), (SELECT COUNT(*) FROM metric_batches)`).Scan(&segments, &batches); err != nil {
+			t.Fatal(err)
+		}
+		if segments == 0 || batches == 0 {
+			t.Fatalf("%d segments and %d batches: the test reads only one of the two", segments, batches)
 		}
 		want := slices.Clone(logged)
 		slices.SortFunc(want, historyOrder)
