@@ -25,6 +25,7 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 		_, err := s.readRunInfo(ctx, s.db.Read, runID)
 		return err
 	}
+	w := prepareMetrics(runID, metrics)
 	return s.db.Batch(ctx, func(tx *sql.Tx) error {
 		if err := s.checkRunActive(ctx, tx, runID); err != nil {
 			return err
@@ -35,7 +36,7 @@ func (s *Service) LogBatch(ctx context.Context, runID string, metrics []Metric, 
 		if err := s.upsertTags(ctx, tx, runID, tags); err != nil {
 			return err
 		}
-		return s.insertMetrics(ctx, tx, runID, metrics)
+		return s.insertMetrics(ctx, tx, runID, w)
 	})
 }
 

@@ -14,12 +14,17 @@ const (
 	compactPoints  = 20_000
 )
 
-// insertMetrics writes a batch of runID's metrics, compacts the run's
-// batches when they hold enough, and moves each key's latest point
-// forward.
-func (s *Service) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, metrics []Metric) error {
+// metricWrite is a log-batch's metrics made ready to write before the
+// batch reaches the single writer, so that the writer only runs SQL.
+type metricWrite struct {
+	points int
+	batch  []byte // encodeBatch of the metrics by key
+	latest []any  // latest_metrics rows: the newest point of each key
+}
+
+func prepareMetrics(runID string, metrics []Metric) metricWrite {
 	if len(metrics) == 0 {
-		return nil
+		return metricWrite{}
 	}
 	latest := make(map[string]Metric, 8)
 	for _, m := range metrics {
@@ -27,12 +32,27 @@ func (s *Service) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, m
 			latest[m.Key] = m
 		}
 	}
-	keys := byKey(metrics)
-	n := 0
-	for _, k := range keys {
-		n += len(k.points)
+	w := metricWrite{latest: make([]any, 0, 6*len(latest))}
+	for _, m := range latest {
+		v, isNaN := storedValue(m.Value)
+		w.latest = append(w.latest, runID, m.Key, m.Step, m.Timestamp, v, isNaN)
 	}
-	if _, err := tx.ExecContext(ctx, s.db.Q(s.db.InsertInto("metric_batches")+` (run_uuid, points, data) VALUES (?, ?, ?)`), runID, n, encodeBatch(keys)); err != nil {
+	keys := byKey(metrics)
+	for _, k := range keys {
+		w.points += len(k.points)
+	}
+	w.batch = encodeBatch(keys)
+	return w
+}
+
+// insertMetrics writes a batch of runID's metrics, compacts the run's
+// batches when they hold enough, and moves each key's latest point
+// forward.
+func (s *Service) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, w metricWrite) error {
+	if w.points == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.db.Q(s.db.InsertInto("metric_batches")+` (run_uuid, points, data) VALUES (?, ?, ?)`), runID, w.points, w.batch); err != nil {
 		return err
 	}
 	var batches, points int
@@ -44,16 +64,11 @@ func (s *Service) insertMetrics(ctx context.Context, tx *sql.Tx, runID string, m
 			return err
 		}
 	}
-	args := make([]any, 0, 6*len(latest))
-	for _, m := range latest {
-		v, isNaN := storedValue(m.Value)
-		args = append(args, runID, m.Key, m.Step, m.Timestamp, v, isNaN)
-	}
 	_, err := tx.ExecContext(ctx, s.db.Q(s.db.InsertInto("latest_metrics")+` (run_uuid, key, step, timestamp, value, is_nan)
-		VALUES `+tuples(len(latest), 6)+`
+		VALUES `+tuples(len(w.latest)/6, 6)+`
 		ON CONFLICT (run_uuid, key) DO UPDATE SET
 			step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
-		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`), args...)
+		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`), w.latest...)
 	return err
 }
 

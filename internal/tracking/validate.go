@@ -34,10 +34,24 @@ const (
 )
 
 var (
-	validName         = regexp.MustCompile(`^[/\w.\- ]*$`)
 	validRunID        = regexp.MustCompile(`^[a-zA-Z0-9][\w\-]{0,255}$`)
 	validExperimentID = regexp.MustCompile(`^[a-zA-Z0-9][\w\-]{0,63}$`)
 )
+
+// validName is MLflow's ^[/\w.\- ]*$ as Go's regexp reads it (\w is
+// ASCII), written out: a log-batch checks a thousand names, and the regexp
+// was 5% of the server's CPU under 20 logging clients.
+func validName(s string) bool {
+	for i := range len(s) {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '_', c == '/', c == '.', c == '-', c == ' ':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 const badCharacters = "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), and slashes (/)."
 
@@ -62,7 +76,7 @@ func validateKey(field, key string) error {
 	if key == "" {
 		return MissingValue(field)
 	}
-	if !validName.MatchString(key) {
+	if !validName(key) {
 		return invalidValue(field, key, badCharacters)
 	}
 	if norm := path.Clean(key); norm != key || norm == "." || strings.HasPrefix(norm, "..") || strings.HasPrefix(norm, "/") {

@@ -1,6 +1,10 @@
 package mlflow
 
-import "github.com/slipwayml/slipway/internal/tracking"
+import (
+	"fmt"
+
+	"github.com/slipwayml/slipway/internal/tracking"
+)
 
 // Wire forms of MLflow's entities (mlflow/protos/service.proto). Empty lists
 // and unset optional fields are omitted, as protobuf's JSON printer omits them.
@@ -141,4 +145,32 @@ func runOut(r tracking.Run) runJSON {
 		})
 	}
 	return out
+}
+
+// logBatchRequest is a log-batch body as encoding/json decodes it, on the
+// path scanLogBatch leaves to it.
+type logBatchRequest struct {
+	RunID   string `json:"run_id"`
+	Metrics []struct {
+		Key       string  `json:"key"`
+		Value     *Double `json:"value"`
+		Timestamp *Int64  `json:"timestamp"`
+		Step      Int64   `json:"step"`
+	} `json:"metrics"`
+	Params []tagJSON `json:"params"`
+	Tags   []tagJSON `json:"tags"`
+}
+
+func (req *logBatchRequest) metrics() ([]tracking.Metric, error) {
+	metrics := make([]tracking.Metric, len(req.Metrics))
+	for i, m := range req.Metrics {
+		switch {
+		case m.Value == nil:
+			return nil, tracking.MissingValue(fmt.Sprintf("metrics[%d].value", i))
+		case m.Timestamp == nil:
+			return nil, tracking.MissingValue(fmt.Sprintf("metrics[%d].timestamp", i))
+		}
+		metrics[i] = tracking.Metric{Key: m.Key, Value: float64(*m.Value), Timestamp: int64(*m.Timestamp), Step: int64(m.Step)}
+	}
+	return metrics, nil
 }

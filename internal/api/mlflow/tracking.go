@@ -5,7 +5,6 @@ package mlflow
 
 import (
 	"bufio"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -484,31 +483,22 @@ func (h *Handler) deleteTag(r *http.Request) (any, error) {
 }
 
 func (h *Handler) logBatch(r *http.Request) (any, error) {
-	var req struct {
-		RunID   string `json:"run_id"`
-		Metrics []struct {
-			Key       string  `json:"key"`
-			Value     *Double `json:"value"`
-			Timestamp *Int64  `json:"timestamp"`
-			Step      Int64   `json:"step"`
-		} `json:"metrics"`
-		Params []tagJSON `json:"params"`
-		Tags   []tagJSON `json:"tags"`
-	}
 	// MLflow bounds a log-batch request at 1 MB regardless of the server's
 	// general body limit.
-	if err := decode(r, &req, min(h.MaxBodyBytes, tracking.MaxBatchRequestBytes)); err != nil {
+	body, err := readBody(r, min(h.MaxBodyBytes, tracking.MaxBatchRequestBytes))
+	if err != nil {
 		return nil, err
 	}
-	metrics := make([]tracking.Metric, len(req.Metrics))
-	for i, m := range req.Metrics {
-		switch {
-		case m.Value == nil:
-			return nil, tracking.MissingValue(fmt.Sprintf("metrics[%d].value", i))
-		case m.Timestamp == nil:
-			return nil, tracking.MissingValue(fmt.Sprintf("metrics[%d].timestamp", i))
-		}
-		metrics[i] = tracking.Metric{Key: m.Key, Value: float64(*m.Value), Timestamp: int64(*m.Timestamp), Step: int64(m.Step)}
+	if runID, metrics, ok := scanLogBatch(body); ok {
+		return empty{}, h.Tracking.LogBatch(r.Context(), runID, metrics, nil, nil)
+	}
+	var req logBatchRequest
+	if err := unmarshalBody(body, &req); err != nil {
+		return nil, err
+	}
+	metrics, err := req.metrics()
+	if err != nil {
+		return nil, err
 	}
 	params := make([]tracking.Param, len(req.Params))
 	for i, p := range req.Params {
