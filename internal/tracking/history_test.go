@@ -325,7 +325,7 @@ func TestEachMetricHistoryPointStops(t *testing.T) {
 		s := newService(t, db)
 		run := must[tracking.Run](t)(s.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: "0"})).Info.RunID
 		var ms []tracking.Metric
-		for i := range 5000 { // several read-ahead batches
+		for i := range 5000 { // five batches, in reverse step order
 			v := float64(i) / 3
 			if i%997 == 0 {
 				v = math.NaN()
