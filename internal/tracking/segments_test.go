@@ -218,26 +218,41 @@ func TestMetricRowsMoveIntoSegments(t *testing.T) {
 	})
 }
 
-// A segment that is not in the format this server writes is an error, not
-// a wrong answer.
+// A segment or batch that is not in the format this server writes is an
+// error, not a wrong answer.
 func TestCorruptSegmentIsAnError(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := newService(t, db)
 		id := must[tracking.Run](t)(s.CreateRun(ctx, tracking.CreateRunRequest{})).Info.RunID
-		for _, data := range [][]byte{{}, {9, 0, 0}, append([]byte{1}, make([]byte, 25)...)} {
+		corrupt := []struct {
+			table, insert string
+			data          []byte
+		}{
+			{"metric_segments", `INSERT INTO metric_segments (run_uuid, key, first_step, id, last_step, points, data) VALUES (?, 'k', 0, 0, 0, 1, ?)`, nil},
+			{"metric_segments", ``, []byte{9, 0, 0}},
+			{"metric_segments", ``, append([]byte{1}, make([]byte, 25)...)},
+			{"metric_batches", `INSERT INTO metric_batches (run_uuid, points, data) VALUES (?, 1, ?)`, []byte{1, 1, 'k', 20, 0}},
+			{"metric_batches", ``, []byte{1, 5, 'k'}},
+			{"metric_batches", ``, []byte{2}},
+		}
+		insert := ""
+		for _, c := range corrupt {
+			if c.insert != "" {
+				insert = c.insert
+			}
 			err := db.Tx(ctx, func(tx *sql.Tx) error {
-				_, err := tx.ExecContext(ctx, db.Q(`INSERT INTO metric_segments (run_uuid, key, first_step, id, last_step, points, data) VALUES (?, 'k', 0, ?, 0, 1, ?)`), id, len(data), data)
+				_, err := tx.ExecContext(ctx, db.Q(insert), id, append([]byte{}, c.data...))
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := s.GetMetricHistory(ctx, id, "k", 0, ""); err == nil {
-				t.Fatalf("a segment of %d bytes was read without an error", len(data))
+				t.Fatalf("a row of %s of %d bytes was read without an error", c.table, len(c.data))
 			}
 			if err := db.Tx(ctx, func(tx *sql.Tx) error {
-				_, err := tx.ExecContext(ctx, `DELETE FROM metric_segments`)
+				_, err := tx.ExecContext(ctx, `DELETE FROM `+c.table)
 				return err
 			}); err != nil {
 				t.Fatal(err)
