@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/tracking/search"
 )
@@ -384,75 +386,95 @@ func (s *Service) countTier(ctx context.Context, tier search.Tier, compiled sear
 }
 
 // loadRuns reads whole runs for ids, in the order given, with one query per
-// table per chunk rather than per run.
+// table per chunk rather than per run. A page of more than 200 runs is read
+// in two or more chunks at once, on their own read connections: a page of
+// 1,000 runs is 45,000 rows, and one reader stepping through them left the
+// second core idle.
 func (s *Service) loadRuns(ctx context.Context, ids []string) ([]Run, error) {
-	byID := make(map[string]*Run, len(ids))
-	out := make([]Run, 0, len(ids))
-	for _, c := range chunks(len(ids), 500) {
-		part := ids[c[0]:c[1]]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		in := `(` + placeholders(len(part)) + `)`
-		if err := s.db.EachRow(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid IN `+in, args, func(rows *sql.Rows) error {
-			ri, err := scanRunInfo(rows)
-			byID[ri.RunID] = &Run{Info: ri}
+	size := min(500, max(100, (len(ids)+1)/2))
+	parts := chunks(len(ids), size)
+	byID := make([]map[string]*Run, len(parts))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range parts {
+		g.Go(func() error {
+			var err error
+			byID[i], err = s.loadRunChunk(gctx, ids[c[0]:c[1]])
 			return err
-		}); err != nil {
-			return nil, err
-		}
-		if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-			var id string
-			var m Metric
-			var isNaN int
-			if err := rows.Scan(&id, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
-				return err
-			}
-			m.Value = loadedValue(m.Value, isNaN)
-			if r := byID[id]; r != nil {
-				r.Metrics = append(r.Metrics, m)
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-		if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-			var id string
-			var p Param
-			if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
-				return err
-			}
-			if r := byID[id]; r != nil {
-				r.Params = append(r.Params, p)
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-		if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-			var id string
-			var t Tag
-			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
-				return err
-			}
-			if r := byID[id]; r != nil {
-				r.Tags = append(r.Tags, t)
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-		if err := s.loadInputs(ctx, in, args, byID); err != nil {
-			return nil, err
-		}
+		})
 	}
-	for _, id := range ids {
-		if r := byID[id]; r != nil {
-			out = append(out, *r)
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]Run, 0, len(ids))
+	for i, c := range parts {
+		for _, id := range ids[c[0]:c[1]] {
+			if r := byID[i][id]; r != nil {
+				out = append(out, *r)
+			}
 		}
 	}
 	return out, nil
+}
+
+func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*Run, error) {
+	byID := make(map[string]*Run, len(part))
+	args := make([]any, len(part))
+	for i, id := range part {
+		args[i] = id
+	}
+	in := `(` + placeholders(len(part)) + `)`
+	if err := s.db.EachRow(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid IN `+in, args, func(rows *sql.Rows) error {
+		ri, err := scanRunInfo(rows)
+		byID[ri.RunID] = &Run{Info: ri}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+		var id string
+		var m Metric
+		var isNaN int
+		if err := rows.Scan(&id, &m.Key, &m.Value, &isNaN, &m.Timestamp, &m.Step); err != nil {
+			return err
+		}
+		m.Value = loadedValue(m.Value, isNaN)
+		if r := byID[id]; r != nil {
+			r.Metrics = append(r.Metrics, m)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+		var id string
+		var p Param
+		if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
+			return err
+		}
+		if r := byID[id]; r != nil {
+			r.Params = append(r.Params, p)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+		var id string
+		var t Tag
+		if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
+			return err
+		}
+		if r := byID[id]; r != nil {
+			r.Tags = append(r.Tags, t)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.loadInputs(ctx, in, args, byID); err != nil {
+		return nil, err
+	}
+	return byID, nil
 }
 
 func (s *Service) loadInputs(ctx context.Context, in string, args []any, byID map[string]*Run) error {
