@@ -246,7 +246,7 @@ type stepRange struct{ lo, hi int64 }
 var allSteps = stepRange{math.MinInt64, math.MaxInt64}
 
 // errStopHistory ends a history read early without an error.
-var errStopHistory = fmt.Errorf("tracking: history read stopped")
+var errStopHistory = errors.New("tracking: history read stopped")
 
 // eachPoint calls fn for every point of runID's metric key whose step is in
 // steps, in history order, each point once. It holds the run's batches'
