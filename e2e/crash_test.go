@@ -81,8 +81,12 @@ func crashTest(t *testing.T, graceful bool, args ...string) {
 			}
 		}()
 	}
-	// Let the writers get going, then pull the plug mid-stream.
-	deadline := time.Now().Add(20 * time.Second)
+	// Let the writers get going, then pull the plug mid-stream: after 3,000
+	// batches, so that most runs have passed 128 writes, where the write
+	// that crosses the mark compacts the run's metric batches into
+	// segments (internal/tracking), and compactions are under way at the
+	// kill.
+	deadline := time.Now().Add(40 * time.Second)
 	for {
 		mu.Lock()
 		n := 0
@@ -90,7 +94,7 @@ func crashTest(t *testing.T, graceful bool, args ...string) {
 			n += len(a)
 		}
 		mu.Unlock()
-		if n >= 200 || time.Now().After(deadline) {
+		if n >= 3000 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
