@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 )
 
 // How much of a run waits in metric_batches before it is compacted into
@@ -135,6 +136,7 @@ func (s *Service) compactBatches(ctx context.Context, tx *sql.Tx, runID string) 
 // one PostgreSQL database may both move the same rows: readers drop the
 // repeated points.
 func (s *Service) moveMetricRows(ctx context.Context) error {
+	total := 0
 	for {
 		moved := 0
 		err := s.db.Batch(ctx, func(tx *sql.Tx) error {
@@ -146,8 +148,16 @@ func (s *Service) moveMetricRows(ctx context.Context) error {
 			return fmt.Errorf("tracking: move metric rows into segments: %w", err)
 		}
 		if moved == 0 {
+			if total > 0 {
+				slog.Info("moved metric points into segments", "points", total)
+			}
 			return nil
 		}
+		if total == 0 {
+			// A large database takes a while: say why the start is slow.
+			slog.Info("moving metric points written by an earlier version into segments")
+		}
+		total += moved
 	}
 }
 
