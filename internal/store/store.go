@@ -206,13 +206,6 @@ func IsUniqueViolation(err error) bool {
 		strings.Contains(msg, "SQLSTATE 23505")
 }
 
-// Prepare prepares a write statement once, for use inside Batch and Tx
-// through tx.StmtContext. Call it at start-up: on SQLite the single writer
-// connection is busy whenever a transaction is open.
-func (db *DB) Prepare(ctx context.Context, query string) (*sql.Stmt, error) {
-	return db.write.PrepareContext(ctx, db.Q(query))
-}
-
 // statsTables are the tables whose planner statistics decide search plans:
 // right after a bulk load PostgreSQL estimated 1 run where there were
 // 10,000 and chose nested loops (docs/benchmarks.md). On the registry's

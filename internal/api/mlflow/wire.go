@@ -147,9 +147,8 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	var body []byte
 	var err error
 	if n := r.ContentLength; n >= 0 && n <= limit {
-		// Sized up front: a 35 KB log-batch read by io.ReadAll grows its
-		// buffer eight times.
-		// net/http stops the body at its Content-Length.
+		// Sized up front (a 35 KB log-batch read by io.ReadAll grows its
+		// buffer eight times); net/http ends the body at its Content-Length.
 		body = make([]byte, n)
 		_, err = io.ReadFull(r.Body, body)
 	} else {
