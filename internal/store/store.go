@@ -210,7 +210,7 @@ func IsUniqueViolation(err error) bool {
 // right after a bulk load PostgreSQL estimated 1 run where there were
 // 10,000 and chose nested loops (docs/benchmarks.md). On the registry's
 // tables it estimated 1 model where a tag matched 487, and took 4x longer.
-const statsTables = "runs, latest_metrics, params, tags, metrics, experiments, " +
+const statsTables = "runs, latest_metrics, params, tags, metric_batches, metric_segments, experiments, " +
 	"registered_models, registered_model_tags, model_versions, model_version_tags, registered_model_aliases"
 
 // Optimize refreshes the query planner's statistics: ANALYZE of the tracking
