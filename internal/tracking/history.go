@@ -3,10 +3,13 @@ package tracking
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"math"
 	"slices"
+	"strconv"
 
 	"github.com/slipwayml/slipway/internal/errs"
-	"github.com/slipwayml/slipway/internal/tracking/search"
 )
 
 // GetMetricHistory returns every point of one metric of one run in step
@@ -17,20 +20,29 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, pageS
 		return nil, "", err
 	}
 	paged := pageSize != 0 || pageToken != ""
-	limit, offset := -1, 0
+	limit, offset, after := -1, 0, (*point)(nil)
 	if paged {
 		var err error
 		if limit, err = maxResults(pageSize, MaxHistoryPage, MaxHistoryPage); err != nil {
 			return nil, "", err
 		}
-		if offset, err = search.DecodePageToken(pageToken); err != nil {
+		if offset, after, err = decodeHistoryToken(pageToken); err != nil {
 			return nil, "", err
 		}
 	}
+	steps := allSteps
+	if after != nil {
+		steps.lo = after.step
+	}
 	var out []Metric
 	skip := offset
-	err := s.eachPoint(ctx, runID, key, allSteps, func(p point) error {
-		if skip > 0 {
+	err := s.eachPoint(ctx, runID, key, steps, func(p point) error {
+		switch {
+		case after != nil:
+			if comparePoints(p, *after) <= 0 {
+				return nil
+			}
+		case skip > 0:
 			skip--
 			return nil
 		}
@@ -46,9 +58,51 @@ func (s *Service) GetMetricHistory(ctx context.Context, runID, key string, pageS
 	next := ""
 	if paged && len(out) > limit {
 		out = out[:limit]
-		next = search.EncodePageToken(offset + limit)
+		last := out[limit-1]
+		next = encodeHistoryToken(offset+limit, point{step: last.Step, timestamp: last.Timestamp, value: last.Value})
 	}
 	return out, next, nil
+}
+
+// historyToken is a get-history page token. Besides the offset of the next
+// page's first point it holds the point before it, so that the next page
+// reads from that point's step on instead of counting from the start: a
+// client walking 100,000 points in pages of 25,000, as MLflow's Python
+// client does, read 250,000. A token of an offset alone (from a server
+// before this one) still works.
+type historyToken struct {
+	Offset    *int   `json:"offset"`
+	Step      *int64 `json:"step,omitempty"`
+	Timestamp *int64 `json:"timestamp,omitempty"`
+	Value     string `json:"value,omitempty"` // the float64's bits in hex, NaN included
+}
+
+func encodeHistoryToken(offset int, last point) string {
+	b, _ := json.Marshal(historyToken{Offset: &offset, Step: &last.step, Timestamp: &last.timestamp,
+		Value: strconv.FormatUint(math.Float64bits(last.value), 16)})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func decodeHistoryToken(tok string) (offset int, after *point, err error) {
+	if tok == "" {
+		return 0, nil, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, nil, errs.Invalid("Invalid page token, could not base64-decode")
+	}
+	var t historyToken
+	if err := json.Unmarshal(raw, &t); err != nil || t.Offset == nil || *t.Offset < 0 {
+		return 0, nil, errs.Invalid("Invalid page token, decoded value=%s", raw)
+	}
+	if t.Step == nil && t.Timestamp == nil && t.Value == "" {
+		return *t.Offset, nil, nil
+	}
+	bits, err := strconv.ParseUint(t.Value, 16, 64)
+	if t.Step == nil || t.Timestamp == nil || err != nil {
+		return 0, nil, errs.Invalid("Invalid page token, decoded value=%s", raw)
+	}
+	return *t.Offset, &point{step: *t.Step, timestamp: *t.Timestamp, value: math.Float64frombits(bits)}, nil
 }
 
 func (s *Service) checkHistoryRequest(ctx context.Context, runID, key string) error {

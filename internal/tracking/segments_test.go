@@ -4,14 +4,17 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
+	"github.com/slipwayml/slipway/internal/errs"
 	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/store/storetest"
 	"github.com/slipwayml/slipway/internal/tracking"
+	"github.com/slipwayml/slipway/internal/tracking/search"
 )
 
 // historyOrder is the order MLflow's stores return a history in: step,
@@ -125,6 +128,20 @@ func TestHistoryMergesOverlappingBatches(t *testing.T) {
 			tok = next
 		}
 		sameHistory(t, "paged history", paged, want)
+		// A token of an offset alone, as servers before the point cursor
+		// wrote them, still pages by offset.
+		page, next, err := s.GetMetricHistory(ctx, id, "loss", 50, search.EncodePageToken(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameHistory(t, "page from an offset token", page, want[10:60])
+		if page, _, err = s.GetMetricHistory(ctx, id, "loss", 50, next); err != nil {
+			t.Fatal(err)
+		}
+		sameHistory(t, "the page after it", page, want[60:110])
+		half := base64.StdEncoding.EncodeToString([]byte(`{"offset": 1, "step": 2}`))
+		_, _, err = s.GetMetricHistory(ctx, id, "loss", 50, half)
+		wantCode(t, err, errs.InvalidArgument)
 
 		bulk, err := s.GetMetricHistoryBulk(ctx, []string{id}, "loss", 100000)
 		if err != nil {

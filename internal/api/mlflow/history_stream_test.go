@@ -37,7 +37,7 @@ func TestStreamedHistoryMatchesEncoded(t *testing.T) {
 		values := []float64{math.NaN(), math.Inf(1), math.Inf(-1), -0.5, 1e300, 1e-300, 3, 0, -12345.678, 1e21}
 		steps := []int64{-1 << 62, -7, 0, 1, 1 << 40, 1<<63 - 1, 5, 5, 5, 2}
 		var ms []tracking.Metric
-		for i := range 3000 { // more than one buffer of output
+		for i := range 3000 { // 210 distinct points: the rest repeat them
 			j := i % len(values)
 			ms = append(ms, tracking.Metric{Key: key, Value: values[j], Timestamp: int64(1700000000000 + i%7), Step: steps[j] + int64(i/len(values))%3})
 			if len(ms) == 1000 {
@@ -89,6 +89,37 @@ func TestStreamedHistoryMatchesEncoded(t *testing.T) {
 			_, paged := get(url.Values{"run_id": {run.Info.RunID}, "metric_key": {k}, "max_results": {strconv.Itoa(tracking.MaxHistoryPage)}})
 			if paged != body {
 				t.Errorf("%s: a single page differs from the streamed answer", k)
+			}
+		}
+		// Pages with a next page token are written as encoding/json would
+		// write them too.
+		for tok, pages := "", 0; ; pages++ {
+			q := url.Values{"run_id": {run.Info.RunID}, "metric_key": {key}, "max_results": {"50"}}
+			if tok != "" {
+				q.Set("page_token", tok)
+			}
+			status, body := get(q)
+			history, next, err := tr.GetMetricHistory(ctx, run.Info.RunID, key, 50, tok)
+			if status != http.StatusOK || err != nil {
+				t.Fatalf("page %d: status %d, %v: %s", pages, status, err, body)
+			}
+			out := struct {
+				Metrics       []metricJSON `json:"metrics,omitempty"`
+				NextPageToken string       `json:"next_page_token,omitempty"`
+			}{NextPageToken: next}
+			for _, m := range history {
+				out.Metrics = append(out.Metrics, metricOut(m))
+			}
+			rec := httptest.NewRecorder()
+			writeJSON(rec, http.StatusOK, out)
+			if body != rec.Body.String() {
+				t.Fatalf("page %d differs from the encoded one:\n got %.300s\nwant %.300s", pages, body, rec.Body.String())
+			}
+			if tok = next; tok == "" {
+				if pages != 4 { // 210 distinct points in pages of 50
+					t.Fatalf("%d pages, want 5", pages+1)
+				}
+				break
 			}
 		}
 		if status, body := get(url.Values{"run_id": {"0123456789abcdef0123456789abcdef"}, "metric_key": {key}}); status != http.StatusNotFound {

@@ -572,15 +572,51 @@ func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		Metrics       []metricJSON `json:"metrics,omitempty"`
-		NextPageToken string       `json:"next_page_token,omitempty"`
-	}{NextPageToken: next}
-	out.Metrics = make([]metricJSON, len(history))
-	for i, m := range history {
-		out.Metrics[i] = metricOut(m)
+	// Written as the streamed answer is, which is what encoding/json would
+	// write for {metrics, next_page_token} at about a third of the cost; a
+	// page of 25,000 points is what MLflow's Python client asks for.
+	head := historyPointHead(req.MetricKey)
+	body := make([]byte, 0, 96*len(history)+128)
+	body = append(body, '{')
+	if len(history) > 0 {
+		body = append(body, `"metrics":[`...)
+		for i := range history {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = appendHistoryPoint(body, head, &history[i])
+		}
+		body = append(body, ']')
 	}
-	return out, nil
+	if next != "" {
+		if len(history) > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, `"next_page_token":`...)
+		body = appendJSONString(body, next)
+	}
+	body = append(body, "}\n"...)
+	return streamed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}), nil
+}
+
+// historyPointHead is what every point of a history answer starts with.
+func historyPointHead(key string) []byte {
+	head := append([]byte(`{"key":`), appendJSONString(nil, key)...)
+	return append(head, `,"value":`...)
+}
+
+// appendHistoryPoint appends m as metricJSON encodes it, after head.
+func appendHistoryPoint(buf, head []byte, m *tracking.Metric) []byte {
+	buf = append(buf, head...)
+	buf = appendDouble(buf, m.Value)
+	buf = append(buf, `,"timestamp":`...)
+	buf = strconv.AppendInt(buf, m.Timestamp, 10)
+	buf = append(buf, `,"step":`...)
+	buf = strconv.AppendInt(buf, m.Step, 10)
+	return append(buf, '}')
 }
 
 // streamMetricHistory writes the answer getMetricHistory's encoder would
@@ -589,8 +625,7 @@ func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 func (h *Handler) streamMetricHistory(w http.ResponseWriter, r *http.Request, runID, key string) {
 	out := &wroteWriter{w: w}
 	bw := bufio.NewWriterSize(out, 64<<10)
-	head := append([]byte(`{"key":`), appendJSONString(nil, key)...)
-	head = append(head, `,"value":`...)
+	head := historyPointHead(key)
 	buf := make([]byte, 0, 128)
 	n := 0
 	w.Header().Set("Content-Type", "application/json")
@@ -602,13 +637,7 @@ func (h *Handler) streamMetricHistory(w http.ResponseWriter, r *http.Request, ru
 			buf = append(buf, ',')
 		}
 		n++
-		buf = append(buf, head...)
-		buf = appendDouble(buf, m.Value)
-		buf = append(buf, `,"timestamp":`...)
-		buf = strconv.AppendInt(buf, m.Timestamp, 10)
-		buf = append(buf, `,"step":`...)
-		buf = strconv.AppendInt(buf, m.Step, 10)
-		buf = append(buf, '}')
+		buf = appendHistoryPoint(buf, head, m)
 		_, err := bw.Write(buf)
 		return err
 	})
