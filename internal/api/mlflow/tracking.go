@@ -402,18 +402,11 @@ func (h *Handler) searchRuns(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := struct {
-		Runs          []runJSON `json:"runs,omitempty"`
-		NextPageToken string    `json:"next_page_token,omitempty"`
-	}{NextPageToken: next}
-	out.Runs = make([]runJSON, 0, len(runs))
-	for _, run := range runs {
-		out.Runs = append(out.Runs, runOut(run))
-	}
-	if len(out.Runs) == 0 {
-		out.Runs = nil
-	}
-	return out, nil
+	body := appendSearchRuns(make([]byte, 0, 2700*len(runs)+64), runs, next)
+	return streamed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}), nil
 }
 
 func (h *Handler) logMetric(r *http.Request) (any, error) {

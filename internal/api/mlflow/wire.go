@@ -291,6 +291,19 @@ func WriteError(w http.ResponseWriter, err error) {
 // appendJSONString appends s encoded as writeJSON encodes a string, so that
 // streamed answers escape exactly as encoded ones do.
 func appendJSONString(b []byte, s string) []byte {
+	// Printable ASCII other than '"' and '\\' is written as it is; the rest
+	// goes through encoding/json, so escapes and invalid UTF-8 come out as
+	// it writes them.
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = 0x20 <= c && c < 0x80 && c != '"' && c != '\\'
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
