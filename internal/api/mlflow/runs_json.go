@@ -23,14 +23,7 @@ func appendSearchRuns(b []byte, runs []tracking.Run, next string) []byte {
 		}
 		b = append(b, ']')
 	}
-	if next != "" {
-		if len(runs) > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `"next_page_token":`...)
-		b = appendJSONString(b, next)
-	}
-	return append(b, "}\n"...)
+	return appendPageEnd(b, next, len(runs) > 0)
 }
 
 // appendRun writes runJSON's encoding of r.
@@ -70,12 +63,7 @@ func appendRun(b []byte, r *tracking.Run) []byte {
 			b = append(b, `{"key":`...)
 			b = appendJSONString(b, m.Key)
 			b = append(b, `,"value":`...)
-			b = appendDouble(b, m.Value)
-			b = append(b, `,"timestamp":`...)
-			b = strconv.AppendInt(b, m.Timestamp, 10)
-			b = append(b, `,"step":`...)
-			b = strconv.AppendInt(b, m.Step, 10)
-			b = append(b, '}')
+			b = appendMetricValue(b, m)
 		}
 		b = append(b, ']')
 		sep = true

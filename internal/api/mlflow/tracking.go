@@ -581,14 +581,7 @@ func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 		}
 		body = append(body, ']')
 	}
-	if next != "" {
-		if len(history) > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, `"next_page_token":`...)
-		body = appendJSONString(body, next)
-	}
-	body = append(body, "}\n"...)
+	body = appendPageEnd(body, next, len(history) > 0)
 	return streamed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
@@ -603,13 +596,31 @@ func historyPointHead(key string) []byte {
 
 // appendHistoryPoint appends m as metricJSON encodes it, after head.
 func appendHistoryPoint(buf, head []byte, m *tracking.Metric) []byte {
-	buf = append(buf, head...)
+	return appendMetricValue(append(buf, head...), m)
+}
+
+// appendMetricValue appends the end of metricJSON's encoding of m, from its
+// value on.
+func appendMetricValue(buf []byte, m *tracking.Metric) []byte {
 	buf = appendDouble(buf, m.Value)
 	buf = append(buf, `,"timestamp":`...)
 	buf = strconv.AppendInt(buf, m.Timestamp, 10)
 	buf = append(buf, `,"step":`...)
 	buf = strconv.AppendInt(buf, m.Step, 10)
 	return append(buf, '}')
+}
+
+// appendPageEnd ends a paged answer's object: its next_page_token when
+// there is one, after a comma when listed is set.
+func appendPageEnd(b []byte, next string, listed bool) []byte {
+	if next != "" {
+		if listed {
+			b = append(b, ',')
+		}
+		b = append(b, `"next_page_token":`...)
+		b = appendJSONString(b, next)
+	}
+	return append(b, "}\n"...)
 }
 
 // streamMetricHistory writes the answer getMetricHistory's encoder would
