@@ -555,8 +555,8 @@ func (h *Handler) getMetricHistory(r *http.Request) (any, error) {
 		return nil, err
 	}
 	if req.MaxResults == 0 && req.PageToken == "" {
-		// The whole history, as MLflow's Python client asks for it: streamed
-		// from the database, since it can be millions of points.
+		// The whole history, as the API answers a request for no page:
+		// streamed from the database, since it can be millions of points.
 		return streamed(func(w http.ResponseWriter, r *http.Request) {
 			h.streamMetricHistory(w, r, runID(req.RunID, req.RunUUID), req.MetricKey)
 		}), nil
