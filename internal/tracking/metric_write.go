@@ -198,9 +198,14 @@ func (s *Service) moveSomeMetricRows(ctx context.Context, tx *sql.Tx) (int, erro
 	if err := rows.Err(); err != nil || n == 0 {
 		return 0, err
 	}
-	for _, sr := range all {
-		sr.seg.points = sortedUnique(sr.seg.points)
-		if err := s.insertSegments(ctx, tx, sr.run, []keyPoints{sr.seg}); err != nil {
+	// One insert per run: the series come grouped by run.
+	for start := 0; start < len(all); {
+		run := all[start].run
+		var segs []keyPoints
+		for ; start < len(all) && all[start].run == run; start++ {
+			segs = append(segs, keyPoints{key: all[start].seg.key, points: sortedUnique(all[start].seg.points)})
+		}
+		if err := s.insertSegments(ctx, tx, run, segs); err != nil {
 			return 0, err
 		}
 	}
