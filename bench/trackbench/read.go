@@ -31,6 +31,8 @@ type SearchResult struct {
 	Page1000Returned  int     `json:"page_1000_returned"`
 	Page100Bytes      int     `json:"page_100_bytes"`
 	Page1000Bytes     int     `json:"page_1000_bytes"`
+	Page100Written    Latency `json:"page_100_written"`  // after a write to every run of the page
+	Page1000Written   Latency `json:"page_1000_written"` // (none then comes from the server's run cache)
 	ServerMeanMs      float64 `json:"server_mean_ms_all_pages"`
 	Verified          bool    `json:"verified"`
 	VerificationNotes string  `json:"verification_notes,omitempty"`
@@ -98,6 +100,10 @@ loop:
 	}
 	return first
 }
+
+// writtenRequests is how many search requests per page size are timed
+// after writes to every run of the page: each costs up to 1,000 writes.
+const writtenRequests = 10
 
 func runSearch(ctx context.Context, c *client, nRuns, nParams, nMetrics, requests, workers int) (SearchResult, error) {
 	out := SearchResult{Runs: nRuns, ParamsPerRun: nParams, MetricsPerRun: nMetrics, Filter: searchFilter, OrderBy: searchOrderBy}
@@ -224,11 +230,44 @@ func runSearch(ctx context.Context, c *client, nRuns, nParams, nMetrics, request
 		}
 		return summarize(lat), returned, size, nil
 	}
+	// written times requests each made after a write to every run the page
+	// holds: a tag set to a new value each time.
+	written := func(n int) (Latency, error) {
+		body, _ := json.Marshal(map[string]any{
+			"experiment_ids": []string{exp}, "filter": searchFilter, "order_by": []string{searchOrderBy},
+			"max_results": n, "run_view_type": "ACTIVE_ONLY",
+		})
+		page := want[:min(n, len(want))]
+		var lat []time.Duration
+		for k := range writtenRequests {
+			err := parallel(ctx, len(page), workers, func(i int) error {
+				tag, _ := json.Marshal(map[string]string{"run_id": page[i].id, "key": "trackbench.written", "value": strconv.Itoa(k)})
+				_, err := c.post(ctx, "runs/set-tag", tag, nil)
+				return err
+			})
+			if err != nil {
+				return Latency{}, err
+			}
+			_, d, err := c.do(ctx, "POST", apiPrefix+"runs/search", body)
+			if err != nil {
+				return Latency{}, err
+			}
+			lat = append(lat, d)
+		}
+		return summarize(lat), nil
+	}
 	logf("search-runs: timing %d requests per page size", requests)
 	if out.Page100, out.Page100Returned, out.Page100Bytes, err = page(100); err != nil {
 		return out, err
 	}
 	if out.Page1000, out.Page1000Returned, out.Page1000Bytes, err = page(1000); err != nil {
+		return out, err
+	}
+	logf("search-runs: timing %d requests per page size after writes to every run of the page", writtenRequests)
+	if out.Page100Written, err = written(100); err != nil {
+		return out, err
+	}
+	if out.Page1000Written, err = written(1000); err != nil {
 		return out, err
 	}
 	out.ServerMeanMs, _ = serverMeanMs(ctx, c, "/api/2.0/mlflow/runs/search")

@@ -326,7 +326,7 @@ func (s *Service) DeleteExperiment(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?`), now, n); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ?
+		_, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ?, version = version + 1
 			WHERE experiment_id = ? AND lifecycle_stage = 'active'`), now, n)
 		return err
 	})
@@ -347,7 +347,7 @@ func (s *Service) RestoreExperiment(ctx context.Context, id string) error {
 		if e.LifecycleStage != StageDeleted {
 			return errs.Invalid("Cannot restore an active experiment.")
 		}
-		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL
+		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL, version = version + 1
 			WHERE experiment_id = ? AND lifecycle_stage = 'deleted' AND deleted_time >= ?`), n, e.LastUpdateTime); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -184,18 +185,19 @@ func (s *Service) setRunStage(ctx context.Context, id, stage string) error {
 		if stage == StageDeleted {
 			deleted = s.nowMillis()
 		}
-		_, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?`), stage, deleted, id)
+		_, err := tx.ExecContext(ctx, s.db.Q(`UPDATE runs SET lifecycle_stage = ?, deleted_time = ?, version = version + 1 WHERE run_uuid = ?`), stage, deleted, id)
 		return err
 	})
 }
 
 const runColumns = `r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage`
 
-func scanRunInfo(row interface{ Scan(...any) error }) (RunInfo, error) {
+// scanRunInfo scans runColumns, after the columns lead scans into.
+func scanRunInfo(row interface{ Scan(...any) error }, lead ...any) (RunInfo, error) {
 	var ri RunInfo
 	var exp int64
 	var end sql.NullInt64
-	err := row.Scan(&ri.RunID, &exp, &ri.RunName, &ri.UserID, &ri.Status, &ri.StartTime, &end, &ri.ArtifactURI, &ri.LifecycleStage)
+	err := row.Scan(append(lead, &ri.RunID, &exp, &ri.RunName, &ri.UserID, &ri.Status, &ri.StartTime, &end, &ri.ArtifactURI, &ri.LifecycleStage)...)
 	ri.ExperimentID = strconv.FormatInt(exp, 10)
 	if end.Valid {
 		ri.EndTime = &end.Int64
@@ -212,9 +214,12 @@ func (s *Service) readRunInfo(ctx context.Context, q queryer, id string) (RunInf
 }
 
 // checkRunActive refuses writes to missing or deleted runs, as MLflow does.
+// Every write to a run starts with it, so it is also where the run's
+// version goes up (see runCache): a refused write's transaction, or its
+// savepoint, is undone with the bump.
 func (s *Service) checkRunActive(ctx context.Context, tx *sql.Tx, id string) error {
 	var stage string
-	if err := tx.QueryRowContext(ctx, s.db.Q(`SELECT lifecycle_stage FROM runs WHERE run_uuid = ?`), id).Scan(&stage); err != nil {
+	if err := tx.QueryRowContext(ctx, s.db.Q(`UPDATE runs SET version = version + 1 WHERE run_uuid = ? RETURNING lifecycle_stage`), id).Scan(&stage); err != nil {
 		return notFound(err, "Run with id=%s not found", id)
 	}
 	if stage != StageActive {
@@ -276,30 +281,73 @@ func (s *Service) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]Run,
 	if len(expIDs) == 0 {
 		return nil, "", nil
 	}
-	var ids []string
+	var refs []runRef
 	if compiled.Tiers != nil && s.tiers {
-		ids, err = s.searchTiers(ctx, compiled, expIDs, req.ViewType, limit+1, offset)
+		refs, err = s.searchTiers(ctx, compiled, expIDs, req.ViewType, limit+1, offset)
 	} else {
-		ids, err = s.searchIDs(ctx, search.Tier{From: "runs r " + compiled.Joins, FromArgs: compiled.JoinArgs, OrderBy: compiled.OrderBy},
+		refs, err = s.searchIDs(ctx, search.Tier{From: "runs r " + compiled.Joins, FromArgs: compiled.JoinArgs, OrderBy: compiled.OrderBy},
 			compiled, expIDs, req.ViewType, limit+1, offset)
 	}
 	if err != nil {
 		return nil, "", err
 	}
 	next := ""
-	if len(ids) > limit {
-		ids = ids[:limit]
+	if len(refs) > limit {
+		refs = refs[:limit]
 		next = search.EncodePageToken(offset + limit)
 	}
-	runs, err := s.loadRuns(ctx, ids)
+	runs, err := s.loadCachedRuns(ctx, refs)
 	return runs, next, err
+}
+
+// runRef is a run a search picked, with its version as the search read it.
+type runRef struct {
+	id      string
+	version int64
+}
+
+// loadCachedRuns returns the runs of refs, in order: those cached at the
+// version the search read from the cache, the rest loaded (and cached).
+// A run deleted since the search is left out, as loadRuns leaves it.
+func (s *Service) loadCachedRuns(ctx context.Context, refs []runRef) ([]Run, error) {
+	out := make([]Run, len(refs))
+	found := make([]bool, len(refs))
+	var missing []string
+	for i, ref := range refs {
+		if out[i], found[i] = s.runs.get(ref.id, ref.version); !found[i] {
+			missing = append(missing, ref.id)
+		}
+	}
+	if len(missing) > 0 {
+		loaded, versions, err := s.loadRunMaps(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for i, ref := range refs {
+			if found[i] {
+				continue
+			}
+			if r := loaded[ref.id]; r != nil {
+				out[i], found[i] = *r, true
+				s.runs.put(*r, versions[ref.id])
+			}
+		}
+	}
+	n := 0
+	for i := range out {
+		if found[i] {
+			out[n] = out[i]
+			n++
+		}
+	}
+	return out[:n], nil
 }
 
 // searchTiers pages through the tiers of a search ordered by a metric (see
 // search.SQL.Tiers) as if they were the one query they split: offset counts
 // across tiers, and a tier is queried only while the page is not full.
-func (s *Service) searchTiers(ctx context.Context, compiled search.SQL, expIDs []any, view ViewType, want, offset int) ([]string, error) {
-	var ids []string
+func (s *Service) searchTiers(ctx context.Context, compiled search.SQL, expIDs []any, view ViewType, want, offset int) ([]runRef, error) {
+	var ids []runRef
 	for _, tier := range compiled.Tiers {
 		if len(ids) >= want {
 			break
@@ -326,9 +374,9 @@ func (s *Service) searchTiers(ctx context.Context, compiled search.SQL, expIDs [
 	// Each tier is its own statement, so a run whose metric changed tier
 	// between two of them could be read twice; a page never repeats a run.
 	seen := make(map[string]bool, len(ids))
-	return slices.DeleteFunc(ids, func(id string) bool {
-		dup := seen[id]
-		seen[id] = true
+	return slices.DeleteFunc(ids, func(ref runRef) bool {
+		dup := seen[ref.id]
+		seen[ref.id] = true
 		return dup
 	}), nil
 }
@@ -356,24 +404,24 @@ func tierQuery(b *strings.Builder, tier search.Tier, compiled search.SQL, expIDs
 	return args
 }
 
-func (s *Service) searchIDs(ctx context.Context, tier search.Tier, compiled search.SQL, expIDs []any, view ViewType, limit, offset int) ([]string, error) {
+func (s *Service) searchIDs(ctx context.Context, tier search.Tier, compiled search.SQL, expIDs []any, view ViewType, limit, offset int) ([]runRef, error) {
 	var b strings.Builder
-	b.WriteString(`SELECT r.run_uuid FROM `)
+	b.WriteString(`SELECT r.run_uuid, r.version FROM `)
 	args := tierQuery(&b, tier, compiled, expIDs, view)
 	b.WriteString(` ORDER BY `)
 	b.WriteString(tier.OrderBy)
 	b.WriteString(` LIMIT ? OFFSET ?`)
 	args = append(args, limit, offset)
-	var ids []string
+	var refs []runRef
 	err := s.db.EachRow(ctx, b.String(), args, func(rows *sql.Rows) error {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var ref runRef
+		if err := rows.Scan(&ref.id, &ref.version); err != nil {
 			return err
 		}
-		ids = append(ids, id)
+		refs = append(refs, ref)
 		return nil
 	})
-	return ids, err
+	return refs, err
 }
 
 func (s *Service) countTier(ctx context.Context, tier search.Tier, compiled search.SQL, expIDs []any, view ViewType) (int, error) {
@@ -391,44 +439,66 @@ func (s *Service) countTier(ctx context.Context, tier search.Tier, compiled sear
 // 1,000 runs is 45,000 rows, and one reader stepping through them left the
 // second core idle.
 func (s *Service) loadRuns(ctx context.Context, ids []string) ([]Run, error) {
-	size := min(500, max(100, (len(ids)+1)/2))
-	parts := chunks(len(ids), size)
-	byID := make([]map[string]*Run, len(parts))
-	g, gctx := errgroup.WithContext(ctx)
-	for i, c := range parts {
-		g.Go(func() error {
-			var err error
-			byID[i], err = s.loadRunChunk(gctx, ids[c[0]:c[1]])
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	byID, _, err := s.loadRunMaps(ctx, ids)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]Run, 0, len(ids))
-	for i, c := range parts {
-		for _, id := range ids[c[0]:c[1]] {
-			if r := byID[i][id]; r != nil {
-				out = append(out, *r)
-			}
+	for _, id := range ids {
+		if r := byID[id]; r != nil {
+			out = append(out, *r)
 		}
 	}
 	return out, nil
 }
 
-func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*Run, error) {
+// loadRunMaps reads the runs of ids that exist, by id, with each run's
+// version as read before anything else of it: whatever else was read is
+// at least as new as that version.
+func (s *Service) loadRunMaps(ctx context.Context, ids []string) (map[string]*Run, map[string]int64, error) {
+	size := min(500, max(100, (len(ids)+1)/2))
+	parts := chunks(len(ids), size)
+	runs := make([]map[string]*Run, len(parts))
+	versions := make([]map[string]int64, len(parts))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range parts {
+		g.Go(func() error {
+			var err error
+			runs[i], versions[i], err = s.loadRunChunk(gctx, ids[c[0]:c[1]])
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	if len(parts) == 1 {
+		return runs[0], versions[0], nil
+	}
+	allRuns := make(map[string]*Run, len(ids))
+	allVersions := make(map[string]int64, len(ids))
+	for i := range parts {
+		maps.Copy(allRuns, runs[i])
+		maps.Copy(allVersions, versions[i])
+	}
+	return allRuns, allVersions, nil
+}
+
+func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*Run, map[string]int64, error) {
 	byID := make(map[string]*Run, len(part))
+	versions := make(map[string]int64, len(part))
 	args := make([]any, len(part))
 	for i, id := range part {
 		args[i] = id
 	}
 	in := `(` + placeholders(len(part)) + `)`
-	if err := s.db.EachRow(ctx, `SELECT `+runColumns+` FROM runs r WHERE r.run_uuid IN `+in, args, func(rows *sql.Rows) error {
-		ri, err := scanRunInfo(rows)
+	if err := s.db.EachRow(ctx, `SELECT r.version, `+runColumns+` FROM runs r WHERE r.run_uuid IN `+in, args, func(rows *sql.Rows) error {
+		var version int64
+		ri, err := scanRunInfo(rows, &version)
 		byID[ri.RunID] = &Run{Info: ri}
+		versions[ri.RunID] = version
 		return err
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 		var id string
@@ -443,7 +513,7 @@ func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 		var id string
@@ -456,7 +526,7 @@ func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
 		var id string
@@ -469,12 +539,12 @@ func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.loadInputs(ctx, in, args, byID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return byID, nil
+	return byID, versions, nil
 }
 
 func (s *Service) loadInputs(ctx context.Context, in string, args []any, byID map[string]*Run) error {

@@ -26,6 +26,8 @@ type Service struct {
 	// split then only adds statements (docs/benchmarks.md). Tests set it
 	// both ways on both dialects.
 	tiers bool
+	// runs holds runs search-runs loaded, checked against their versions.
+	runs *runCache
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// ValidateLocation, when set, vets a client-supplied experiment artifact
@@ -36,7 +38,7 @@ type Service struct {
 
 // New returns a Service and makes sure the Default experiment exists.
 func New(ctx context.Context, db *store.DB) (*Service, error) {
-	s := &Service{db: db, Now: time.Now, tiers: db.Dialect == store.SQLite}
+	s := &Service{db: db, Now: time.Now, tiers: db.Dialect == store.SQLite, runs: newRunCache()}
 	if err := s.ensureDefaultExperiment(ctx); err != nil {
 		return nil, err
 	}

@@ -113,15 +113,15 @@ type SQL struct {
 	// above into three whose results, concatenated in order, are exactly its
 	// result: runs with a real value, runs whose value is NaN, runs without
 	// the metric. The first two can walk the latest_metrics_by_key (key,
-	// value) index in order and stop at the page's limit, where the single
-	// query has to rank every matching run before it can return any.
+	// value, is_nan) index in order and stop at the page's limit, where the
+	// single query has to rank every matching run before it can return any.
 	Tiers []Tier
 }
 
 // Tier is one part of a search split by Tiers, for this query (args in
 // this order: FromArgs, CondArgs, the caller's, WhereArgs, the caller's):
 //
-//	SELECT r.run_uuid FROM <From>
+//	SELECT r.run_uuid, r.version FROM <From>
 //	WHERE <Cond> AND r.experiment_id IN (...) AND <lifecycle> AND (<Where>)
 //	ORDER BY <OrderBy>
 type Tier struct {
