@@ -33,6 +33,8 @@ type SearchResult struct {
 	Page1000Bytes     int     `json:"page_1000_bytes"`
 	Page100Written    Latency `json:"page_100_written"`  // after a write to every run of the page
 	Page1000Written   Latency `json:"page_1000_written"` // (none then comes from the server's run cache)
+	Page100OneWrite   Latency `json:"page_100_one_write"`
+	Page1000OneWrite  Latency `json:"page_1000_one_write"` // after a write to one run of the page
 	ServerMeanMs      float64 `json:"server_mean_ms_all_pages"`
 	Verified          bool    `json:"verified"`
 	VerificationNotes string  `json:"verification_notes,omitempty"`
@@ -230,14 +232,15 @@ func runSearch(ctx context.Context, c *client, nRuns, nParams, nMetrics, request
 		}
 		return summarize(lat), returned, size, nil
 	}
-	// written times requests each made after a write to every run the page
-	// holds: a tag set to a new value each time.
-	written := func(n int) (Latency, error) {
+	// written times requests each made after a write to each of the first
+	// `runs` runs the page holds (all, or one as while a run is logging): a
+	// tag set to a new value each time.
+	written := func(n, runs int) (Latency, error) {
 		body, _ := json.Marshal(map[string]any{
 			"experiment_ids": []string{exp}, "filter": searchFilter, "order_by": []string{searchOrderBy},
 			"max_results": n, "run_view_type": "ACTIVE_ONLY",
 		})
-		page := want[:min(n, len(want))]
+		page := want[:min(n, runs, len(want))]
 		var lat []time.Duration
 		for k := range writtenRequests {
 			err := parallel(ctx, len(page), workers, func(i int) error {
@@ -263,12 +266,17 @@ func runSearch(ctx context.Context, c *client, nRuns, nParams, nMetrics, request
 	if out.Page1000, out.Page1000Returned, out.Page1000Bytes, err = page(1000); err != nil {
 		return out, err
 	}
-	logf("search-runs: timing %d requests per page size after writes to every run of the page", writtenRequests)
-	if out.Page100Written, err = written(100); err != nil {
-		return out, err
-	}
-	if out.Page1000Written, err = written(1000); err != nil {
-		return out, err
+	logf("search-runs: timing %d requests per page size after writes to the page's runs", writtenRequests)
+	for _, v := range []struct {
+		out        *Latency
+		page, runs int
+	}{
+		{&out.Page100Written, 100, 100}, {&out.Page1000Written, 1000, 1000},
+		{&out.Page100OneWrite, 100, 1}, {&out.Page1000OneWrite, 1000, 1},
+	} {
+		if *v.out, err = written(v.page, v.runs); err != nil {
+			return out, err
+		}
 	}
 	out.ServerMeanMs, _ = serverMeanMs(ctx, c, "/api/2.0/mlflow/runs/search")
 	return out, nil
