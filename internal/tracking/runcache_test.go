@@ -3,6 +3,7 @@ package tracking_test
 import (
 	"context"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/slipwayml/slipway/internal/store"
@@ -112,5 +113,74 @@ func TestSearchRunsSeesEveryWrite(t *testing.T) {
 			}
 		}
 		check("changing a returned run")
+	})
+}
+
+// TestSearchRunsCacheUnderConcurrentWrites searches from several goroutines
+// while runs are written, then checks that the answer after the last write
+// holds every run's last value: no search may have left an older copy
+// cached at a newer version.
+func TestSearchRunsCacheUnderConcurrentWrites(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newService(t, db)
+		expID := must[string](t)(s.CreateExperiment(ctx, "cache-concurrent", "", nil))
+		var ids []string
+		for range 4 {
+			r := must[tracking.Run](t)(s.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: expID, StartTime: 1}))
+			ids = append(ids, r.Info.RunID)
+		}
+		req := tracking.SearchRunsRequest{ExperimentIDs: []string{expID}, OrderBy: []string{"metrics.m DESC"}}
+		const steps = 40
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if _, _, err := s.SearchRuns(ctx, req); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		var writers sync.WaitGroup
+		for i, id := range ids {
+			writers.Add(1)
+			go func() {
+				defer writers.Done()
+				for step := range steps {
+					m := tracking.Metric{Key: "m", Value: float64(i*1000 + step), Timestamp: int64(step), Step: int64(step)}
+					if err := s.LogMetric(ctx, id, m); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		writers.Wait()
+		close(done)
+		wg.Wait()
+		runs := must[[]tracking.Run](t)(func() ([]tracking.Run, error) {
+			runs, _, err := s.SearchRuns(ctx, req)
+			return runs, err
+		}())
+		if len(runs) != len(ids) {
+			t.Fatalf("%d runs, want %d", len(runs), len(ids))
+		}
+		for k, r := range runs {
+			i := len(ids) - 1 - k // ordered by m, descending
+			want := float64(i*1000 + steps - 1)
+			if r.Info.RunID != ids[i] || len(r.Metrics) != 1 || r.Metrics[0].Value != want {
+				t.Fatalf("run %d: %s with %+v, want %s with m = %v", k, r.Info.RunID, r.Metrics, ids[i], want)
+			}
+		}
 	})
 }
