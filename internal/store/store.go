@@ -103,8 +103,11 @@ func openSQLite(path string) (*DB, error) {
 	// Readers map the database file (256 MiB of it) rather than copy pages
 	// into their own caches: a search walking an index reads pages all over
 	// the file, and with only a 16 MiB cache each miss was a read(2). The
-	// page of 1,000 runs' id query went from 52 to 29 ms
-	// (docs/benchmarks.md). Pages still in the WAL are read as before.
+	// page of 1,000 runs' id query went from 52 to 29 ms. Pages still in
+	// the WAL are read as before, and a reader that finds the database
+	// changed drops its map as it drops its cache, so the first search
+	// after a write faults its pages in again (docs/benchmarks.md,
+	// "search-runs: runs kept in memory").
 	read, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=query_only(1)&_pragma=cache_size(-16384)&_pragma=mmap_size(268435456)")
 	if err != nil {
 		write.Close()

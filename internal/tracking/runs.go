@@ -347,12 +347,12 @@ func (s *Service) loadCachedRuns(ctx context.Context, refs []runRef) ([]Run, err
 // search.SQL.Tiers) as if they were the one query they split: offset counts
 // across tiers, and a tier is queried only while the page is not full.
 func (s *Service) searchTiers(ctx context.Context, compiled search.SQL, expIDs []any, view ViewType, want, offset int) ([]runRef, error) {
-	var ids []runRef
+	var refs []runRef
 	for _, tier := range compiled.Tiers {
-		if len(ids) >= want {
+		if len(refs) >= want {
 			break
 		}
-		got, err := s.searchIDs(ctx, tier, compiled, expIDs, view, want-len(ids), offset)
+		got, err := s.searchIDs(ctx, tier, compiled, expIDs, view, want-len(refs), offset)
 		if err != nil {
 			return nil, err
 		}
@@ -369,12 +369,12 @@ func (s *Service) searchTiers(ctx context.Context, compiled search.SQL, expIDs [
 			}
 			offset = max(offset-n, 0)
 		}
-		ids = append(ids, got...)
+		refs = append(refs, got...)
 	}
 	// Each tier is its own statement, so a run whose metric changed tier
 	// between two of them could be read twice; a page never repeats a run.
-	seen := make(map[string]bool, len(ids))
-	return slices.DeleteFunc(ids, func(ref runRef) bool {
+	seen := make(map[string]bool, len(refs))
+	return slices.DeleteFunc(refs, func(ref runRef) bool {
 		dup := seen[ref.id]
 		seen[ref.id] = true
 		return dup
