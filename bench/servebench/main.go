@@ -114,6 +114,7 @@ type report struct {
 	before, after           logStats
 	peerRan                 bool
 	floor                   openLoopResult
+	floorWrk                wrkResult // wrk against the same fixed answer: net/http's ceiling here
 	loadBefore, loadAfter   string
 	drain                   time.Duration // until the log's queue was empty after wrk
 	// answered counts the 200s Slipway's clients saw, warm-ups included.
@@ -182,8 +183,8 @@ func run(ctx context.Context, o options) error {
 	var rep report
 	rep.loadBefore = loadAverage()
 	if o.floor {
-		logf("floor: open loop at %.0f requests/s against a fixed answer from net/http in this process", o.rate)
-		if rep.floor, err = floor(ctx, body, o.rate, o.duration, o.openConns); err != nil {
+		logf("floor: open loop at %.0f requests/s, then wrk, against a fixed answer from net/http in this process", o.rate)
+		if rep.floor, rep.floorWrk, err = floor(ctx, body, script, o); err != nil {
 			return err
 		}
 	}
@@ -431,6 +432,8 @@ func printReport(o options, tr trained, r report) {
 	fmt.Printf("| open loop %.0f req/s: achieved, failed | %.0f req/s, %d | | | |\n", r.open.Rate, r.open.Achieved, r.open.Failed)
 	if r.floor.Done > 0 {
 		fmt.Printf("| floor: open loop %.0f req/s to net/http answering a fixed body in this process: p50 / p99 / p99.9 / max | %s | | | |\n", r.floor.Rate, quantiles(r.floor))
+		fmt.Printf("| floor: wrk throughput against the same fixed answer (net/http's ceiling here) | %.0f req/s | | Slipway at %.0f%% of it | |\n",
+			r.floorWrk.RPS, 100*r.wrk.RPS/r.floorWrk.RPS)
 	}
 	if r.peerRate > 0 {
 		fmt.Printf("| open loop %.0f req/s: p50 / p99 / p99.9 / max | %s | %s | %s (p99) | |\n", r.peerRate, quantiles(r.openAtPeer), quantiles(r.peerO),
@@ -556,14 +559,15 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// floor runs the open loop against net/http in this process answering
-// every request with a fixed body of the size Slipway answers: what the
-// generator, the kernel's loopback and the machine cost on their own, so
-// that a server's latency can be read against it.
-func floor(ctx context.Context, body []byte, rate float64, d time.Duration, conns int) (openLoopResult, error) {
+// floor runs the open loop, then wrk as Slipway gets it, against net/http
+// in this process answering every request with a fixed body of the size
+// Slipway answers: what the generator, the kernel's loopback and net/http
+// cost on their own, so that a server's latency and throughput can be read
+// against it.
+func floor(ctx context.Context, body []byte, script string, o options) (openLoopResult, wrkResult, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return openLoopResult{}, err
+		return openLoopResult{}, wrkResult{}, err
 	}
 	answer := []byte(`{"model_name":"bench","model_version":"1","outputs":[{"name":"prediction","datatype":"FP32","shape":[1],"data":[0.009155908]}]}` + "\n")
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -573,5 +577,14 @@ func floor(ctx context.Context, body []byte, rate float64, d time.Duration, conn
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	return openLoop(ctx, "http://"+ln.Addr().String()+"/v2/models/bench/infer", body, rate, d, conns)
+	url := "http://" + ln.Addr().String() + "/v2/models/bench/infer"
+	open, err := openLoop(ctx, url, body, o.rate, o.duration, o.openConns)
+	if err != nil {
+		return open, wrkResult{}, err
+	}
+	if _, err := runWrk(script, url, o.threads, o.conns, o.warmup); err != nil {
+		return open, wrkResult{}, err
+	}
+	w, err := runWrk(script, url, o.threads, o.conns, o.duration)
+	return open, w, err
 }
