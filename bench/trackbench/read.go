@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -103,8 +104,8 @@ loop:
 	return first
 }
 
-// writtenRequests is how many search requests per page size are timed
-// after writes to every run of the page: each costs up to 1,000 writes.
+// writtenRequests is how many search requests per page size and variant
+// are timed after writes to the page's runs: each costs up to 1,000 writes.
 const writtenRequests = 10
 
 func runSearch(ctx context.Context, c *client, nRuns, nParams, nMetrics, requests, workers int) (SearchResult, error) {
@@ -251,11 +252,30 @@ func runSearch(ctx context.Context, c *client, nRuns, nParams, nMetrics, request
 			if err != nil {
 				return Latency{}, err
 			}
-			_, d, err := c.do(ctx, "POST", apiPrefix+"runs/search", body)
+			raw, d, err := c.do(ctx, "POST", apiPrefix+"runs/search", body)
 			if err != nil {
 				return Latency{}, err
 			}
 			lat = append(lat, d)
+			// Each written run must show the tag's new value: the server
+			// must not answer from a copy it kept before the write.
+			var res struct {
+				Runs []struct {
+					Data struct {
+						Tags []struct{ Key, Value string } `json:"tags"`
+					} `json:"data"`
+				} `json:"runs"`
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return Latency{}, err
+			}
+			for i := range page {
+				if i >= len(res.Runs) || !slices.Contains(res.Runs[i].Data.Tags, struct{ Key, Value string }{"trackbench.written", strconv.Itoa(k)}) {
+					out.Verified = false
+					out.VerificationNotes += fmt.Sprintf("page %d after writes: run %d does not show the tag written; ", n, i)
+					break
+				}
+			}
 		}
 		return summarize(lat), nil
 	}
