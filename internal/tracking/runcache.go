@@ -25,6 +25,7 @@ const runCacheBytes = 64 << 20
 // Least recently used entries are dropped past runCacheBytes.
 type runCache struct {
 	mu    sync.Mutex
+	limit int // bytes, as runSize counts them
 	size  int
 	order *list.List // of *cachedRun, most recently used first
 	byID  map[string]*list.Element
@@ -36,8 +37,8 @@ type cachedRun struct {
 	size    int
 }
 
-func newRunCache() *runCache {
-	return &runCache{order: list.New(), byID: make(map[string]*list.Element)}
+func newRunCache(limit int) *runCache {
+	return &runCache{limit: limit, order: list.New(), byID: make(map[string]*list.Element)}
 }
 
 // get returns a copy of run id as loaded at version.
@@ -71,7 +72,7 @@ func (c *runCache) put(run Run, version int64) {
 	}
 	c.byID[run.Info.RunID] = c.order.PushFront(cr)
 	c.size += cr.size
-	for c.size > runCacheBytes {
+	for c.size > c.limit {
 		last := c.order.Back()
 		old := last.Value.(*cachedRun)
 		c.order.Remove(last)

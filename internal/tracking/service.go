@@ -38,7 +38,7 @@ type Service struct {
 
 // New returns a Service and makes sure the Default experiment exists.
 func New(ctx context.Context, db *store.DB) (*Service, error) {
-	s := &Service{db: db, Now: time.Now, tiers: db.Dialect == store.SQLite, runs: newRunCache()}
+	s := &Service{db: db, Now: time.Now, tiers: db.Dialect == store.SQLite, runs: newRunCache(runCacheBytes)}
 	if err := s.ensureDefaultExperiment(ctx); err != nil {
 		return nil, err
 	}
