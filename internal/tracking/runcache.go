@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// runCacheBytes bounds the memory the run cache holds: about 25,000 runs
+// runCacheBytes bounds the memory the run cache holds: about 20,000 runs
 // of 20 params and 20 metrics.
 const runCacheBytes = 64 << 20
 
@@ -22,7 +22,8 @@ const runCacheBytes = 64 << 20
 // since. This holds across servers sharing one PostgreSQL database too:
 // the version is in the database, not in this process.
 //
-// Least recently used entries are dropped past runCacheBytes.
+// Least recently used entries are dropped past the limit. Entries are
+// never changed once put, so copies are made outside the lock.
 type runCache struct {
 	mu    sync.Mutex
 	limit int // bytes, as runSize counts them
@@ -44,16 +45,19 @@ func newRunCache(limit int) *runCache {
 // get returns a copy of run id as loaded at version.
 func (c *runCache) get(id string, version int64) (Run, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.byID[id]
+	var cr *cachedRun
+	if ok {
+		cr = e.Value.(*cachedRun)
+		ok = cr.version == version
+	}
+	if ok {
+		c.order.MoveToFront(e)
+	}
+	c.mu.Unlock()
 	if !ok {
 		return Run{}, false
 	}
-	cr := e.Value.(*cachedRun)
-	if cr.version != version {
-		return Run{}, false
-	}
-	c.order.MoveToFront(e)
 	return cloneRun(cr.run), true
 }
 
