@@ -515,29 +515,13 @@ func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM params WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-		var id string
-		var p Param
-		if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
-			return err
-		}
-		if r := byID[id]; r != nil {
-			r.Params = append(r.Params, p)
-		}
-		return nil
+	if err := s.loadKeyValues(ctx, "params", in, args, byID, func(r *Run, key, value string) {
+		r.Params = append(r.Params, Param{Key: key, Value: value})
 	}); err != nil {
 		return nil, nil, err
 	}
-	if err := s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM tags WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
-		var id string
-		var t Tag
-		if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
-			return err
-		}
-		if r := byID[id]; r != nil {
-			r.Tags = append(r.Tags, t)
-		}
-		return nil
+	if err := s.loadKeyValues(ctx, "tags", in, args, byID, func(r *Run, key, value string) {
+		r.Tags = append(r.Tags, Tag{Key: key, Value: value})
 	}); err != nil {
 		return nil, nil, err
 	}
@@ -545,6 +529,21 @@ func (s *Service) loadRunChunk(ctx context.Context, part []string) (map[string]*
 		return nil, nil, err
 	}
 	return byID, versions, nil
+}
+
+// loadKeyValues reads the params or tags (table) of the runs in byID, in
+// key order, and hands each row to add.
+func (s *Service) loadKeyValues(ctx context.Context, table, in string, args []any, byID map[string]*Run, add func(r *Run, key, value string)) error {
+	return s.db.EachRow(ctx, `SELECT run_uuid, key, value FROM `+table+` WHERE run_uuid IN `+in+` ORDER BY run_uuid, key`, args, func(rows *sql.Rows) error {
+		var id, key, value string
+		if err := rows.Scan(&id, &key, &value); err != nil {
+			return err
+		}
+		if r := byID[id]; r != nil {
+			add(r, key, value)
+		}
+		return nil
+	})
 }
 
 func (s *Service) loadInputs(ctx context.Context, in string, args []any, byID map[string]*Run) error {
