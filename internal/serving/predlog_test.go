@@ -125,3 +125,47 @@ func BenchmarkPredictionLogWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(group)), "ns/prediction")
 }
+
+// Predictions that trickle in are committed as whole groups: the writer
+// waits up to its linger for a group to fill, does not wait once it is
+// full, and writes a partial group when it stops.
+func TestPredictionLogLingersForAGroup(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t))
+	f.register("credit", smallModel)
+	if _, err := f.s.Create(f.ctx, "credit", "models:/credit/1"); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := f.s.Route("credit", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := f.s.plog
+	l.group, l.linger = 4, time.Hour
+	segments := func() int {
+		var n int
+		if err := f.s.db.Read.QueryRowContext(f.ctx, `SELECT count(*) FROM prediction_segments`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	stopped := make(chan struct{})
+	go func() { l.run(ctx); close(stopped) }()
+	x := []float32{1, 2, 3, 4}
+	for i := range 9 {
+		f.s.Observe("credit", m, "r"+strconv.Itoa(i), 1, x, []float32{0.5}, time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(10 * time.Second); l.Stats().Logged < 8 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // room for a write the ninth prediction should not cause
+	if st, n := l.Stats(), segments(); st.Logged != 8 || n != 2 {
+		t.Fatalf("after two full groups and one lingering prediction: %d logged in %d segments, want 8 in 2", st.Logged, n)
+	}
+	cancel()
+	<-stopped
+	if st, n := l.Stats(), segments(); st.Logged != 9 || st.Queued != 0 || n != 3 {
+		t.Fatalf("after the writer stopped: %d logged in %d segments (%d queued), want 9 in 3", st.Logged, n, st.Queued)
+	}
+}
