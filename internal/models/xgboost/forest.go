@@ -32,8 +32,11 @@ const (
 // forest is every tree of a gbtree or dart model, with nodes of all trees
 // in one slice.
 type forest struct {
-	nodes  []node
-	roots  []int32
+	nodes []node
+	roots []int32
+	// steps is, for each whole group of treeLanes trees, the depth of
+	// its deepest tree: the steps that take the group's walks to leaves.
+	steps  []int32
 	group  []int32   // output group of each tree
 	weight []float32 // dart's weight of each tree; nil for gbtree
 	// cats holds, for each categorical split node, a bitset of the
@@ -54,8 +57,8 @@ const maxTreeDepth = 1024
 const maxCategory = 1 << 24
 
 func buildForest(trees []treeIn, info []int64, weights []float32, numFeature, numGroup int) (forest, error) {
-	f := forest{roots: make([]int32, len(trees)), group: make([]int32, len(trees)), weight: weights,
-		gain: make([]float64, numFeature), splits: make([]int, numFeature)}
+	f := forest{roots: make([]int32, len(trees)), steps: make([]int32, len(trees)/treeLanes),
+		group: make([]int32, len(trees)), weight: weights, gain: make([]float64, numFeature), splits: make([]int, numFeature)}
 	total := 0
 	for i := range trees {
 		total += len(trees[i].LeftChildren)
@@ -67,50 +70,55 @@ func buildForest(trees []treeIn, info []int64, weights []float32, numFeature, nu
 		}
 		f.group[t] = int32(info[t])
 		f.roots[t] = int32(len(f.nodes))
-		if err := f.addTree(&trees[t], numFeature); err != nil {
+		depth, err := f.addTree(&trees[t], numFeature)
+		if err != nil {
 			return forest{}, fmt.Errorf("trees[%d]: %w", t, err)
+		}
+		if g := t / treeLanes; g < len(f.steps) {
+			f.steps[g] = max(f.steps[g], depth)
 		}
 	}
 	return f, nil
 }
 
-func (f *forest) addTree(t *treeIn, numFeature int) error {
+// addTree appends a tree and returns its depth.
+func (f *forest) addTree(t *treeIn, numFeature int) (int32, error) {
 	n := len(t.LeftChildren)
 	if want, err := intParam("tree_param.num_nodes", t.TreeParam.NumNodes, n); err != nil {
-		return err
+		return 0, err
 	} else if want != n || n == 0 {
-		return fmt.Errorf("tree_param.num_nodes %d, but left_children has %d entries", want, n)
+		return 0, fmt.Errorf("tree_param.num_nodes %d, but left_children has %d entries", want, n)
 	}
 	if leafSize, err := intParam("tree_param.size_leaf_vector", t.TreeParam.SizeLeafVector, 1); err != nil {
-		return err
+		return 0, err
 	} else if leafSize > 1 {
-		return fmt.Errorf("tree_param.size_leaf_vector %d: vector leaves (multi-target trees) are not supported", leafSize)
+		return 0, fmt.Errorf("tree_param.size_leaf_vector %d: vector leaves (multi-target trees) are not supported", leafSize)
 	}
 	for name, l := range map[string]int{"right_children": len(t.RightChildren), "split_indices": len(t.SplitIndices),
 		"split_conditions": len(t.SplitConditions), "default_left": len(t.DefaultLeft)} {
 		if l != n {
-			return fmt.Errorf("%s has %d entries for %d nodes", name, l, n)
+			return 0, fmt.Errorf("%s has %d entries for %d nodes", name, l, n)
 		}
 	}
 	if len(t.SplitType) != 0 && len(t.SplitType) != n {
-		return fmt.Errorf("split_type has %d entries for %d nodes", len(t.SplitType), n)
+		return 0, fmt.Errorf("split_type has %d entries for %d nodes", len(t.SplitType), n)
 	}
 	raw := make([]rawNode, n)
 	for i := 0; i < n; i++ {
 		l, r := t.LeftChildren[i], t.RightChildren[i]
 		if l == -1 {
 			if r != -1 {
-				return fmt.Errorf("node %d: left child -1 (a leaf) but right child %d", i, r)
+				return 0, fmt.Errorf("node %d: left child -1 (a leaf) but right child %d", i, r)
 			}
 			raw[i] = rawNode{node: node{cond: t.SplitConditions[i], feature: leaf}}
 			continue
 		}
 		if l < 0 || l >= int64(n) || r < 0 || r >= int64(n) {
-			return fmt.Errorf("node %d: children %d and %d must be nodes 0 to %d", i, l, r, n-1)
+			return 0, fmt.Errorf("node %d: children %d and %d must be nodes 0 to %d", i, l, r, n-1)
 		}
 		idx := t.SplitIndices[i]
 		if idx < 0 || idx >= int64(numFeature) {
-			return fmt.Errorf("node %d: split feature %d: the model has %d features", i, idx, numFeature)
+			return 0, fmt.Errorf("node %d: split feature %d: the model has %d features", i, idx, numFeature)
 		}
 		feat := uint32(idx)
 		if t.DefaultLeft[i] != 0 {
@@ -122,7 +130,7 @@ func (f *forest) addTree(t *treeIn, numFeature int) error {
 			case 1:
 				feat |= catSplit
 			default:
-				return fmt.Errorf("node %d: split_type %d: must be 0 (numerical) or 1 (categorical)", i, t.SplitType[i])
+				return 0, fmt.Errorf("node %d: split_type %d: must be 0 (numerical) or 1 (categorical)", i, t.SplitType[i])
 			}
 		}
 		raw[i] = rawNode{node: node{cond: t.SplitConditions[i], feature: feat, left: int32(l)}, right: int32(r)}
@@ -139,23 +147,23 @@ func (f *forest) addTree(t *treeIn, numFeature int) error {
 	}
 	cats, err := categories(t, raw)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	order, err := treeOrder(raw, cats)
+	order, depth, err := treeOrder(raw, cats)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	f.emit(raw, cats, order)
-	return nil
+	return depth, nil
 }
 
 // treeOrder walks the tree breadth-first from its root and returns its
 // nodes in the order they are laid out, each node's two children next to
-// each other. It refuses anything but a tree (a node reached twice, a
+// each other, and its depth. It refuses anything but a tree (a node reached twice, a
 // cycle) or one deeper than maxTreeDepth, so that prediction always ends
 // at a leaf. Nodes the root does not reach (XGBoost's deleted nodes) are
 // left out.
-func treeOrder(raw []rawNode, cats map[int32][]uint64) ([]int32, error) {
+func treeOrder(raw []rawNode, cats map[int32][]uint64) ([]int32, int32, error) {
 	seen := make([]bool, len(raw))
 	seen[0] = true
 	order := []int32{0}
@@ -167,21 +175,21 @@ func treeOrder(raw []rawNode, cats map[int32][]uint64) ([]int32, error) {
 			continue
 		}
 		if depth[k] >= maxTreeDepth {
-			return nil, fmt.Errorf("deeper than %d levels", maxTreeDepth)
+			return nil, 0, fmt.Errorf("deeper than %d levels", maxTreeDepth)
 		}
 		if nd.feature&catSplit != 0 && cats[id] == nil {
-			return nil, fmt.Errorf("node %d: a categorical split with no categories", id)
+			return nil, 0, fmt.Errorf("node %d: a categorical split with no categories", id)
 		}
 		for _, c := range []int32{nd.left, nd.right} {
 			if seen[c] {
-				return nil, fmt.Errorf("node %d is reached twice: the nodes do not form a tree", c)
+				return nil, 0, fmt.Errorf("node %d is reached twice: the nodes do not form a tree", c)
 			}
 			seen[c] = true
 			order = append(order, c)
 			depth = append(depth, depth[k]+1)
 		}
 	}
-	return order, nil
+	return order, depth[len(depth)-1], nil // breadth first, so the deepest is last
 }
 
 // emit appends a validated tree to the forest in the given order.
@@ -348,5 +356,106 @@ func (f *forest) leafValue(root int32, row []float32) float32 {
 			right = 0
 		}
 		i = n.left + right
+	}
+}
+
+// treeLanes trees are walked together for one row, for the reason lanes
+// rows are walked together for one tree.
+const treeLanes = 8
+
+// rowMargins adds every tree's leaf for one row to the row's margins.
+// Leaves are found a group of trees at a time but added in the trees'
+// order, so that the float32 sums round as XGBoost's do.
+func (f *forest) rowMargins(row, margins []float32) {
+	var leaves [treeLanes]float32
+	t := 0
+	for ; t+treeLanes <= len(f.roots); t += treeLanes {
+		roots, steps := (*[treeLanes]int32)(f.roots[t:]), f.steps[t/treeLanes]
+		if f.cats == nil {
+			f.numericLeaves(roots, steps, row, &leaves)
+		} else {
+			f.leaves(roots, steps, row, &leaves)
+		}
+		for k, v := range leaves {
+			f.add(t+k, v, margins)
+		}
+	}
+	for ; t < len(f.roots); t++ {
+		f.add(t, f.leafValue(f.roots[t], row), margins)
+	}
+}
+
+// add adds tree t's leaf value v, weighted for dart, to the margin of its
+// output group, in the same operations as leafValues.
+func (f *forest) add(t int, v float32, margins []float32) {
+	if f.weight != nil {
+		v *= f.weight[t]
+	}
+	margins[f.group[t]] += v
+}
+
+// numericLeaves walks treeLanes trees with no categorical splits for one
+// row, steps levels deep, and stores the values of the leaves they reach.
+// Each walk is in its own variable, not an array, so that it stays in a
+// register; with step inlined, this takes about a quarter less time than
+// leaves does.
+func (f *forest) numericLeaves(roots *[treeLanes]int32, steps int32, row []float32, leaves *[treeLanes]float32) {
+	nodes := f.nodes
+	a0, a1, a2, a3, a4, a5, a6, a7 := roots[0], roots[1], roots[2], roots[3], roots[4], roots[5], roots[6], roots[7]
+	for range steps {
+		a0, a1, a2, a3 = step(nodes, a0, row), step(nodes, a1, row), step(nodes, a2, row), step(nodes, a3, row)
+		a4, a5, a6, a7 = step(nodes, a4, row), step(nodes, a5, row), step(nodes, a6, row), step(nodes, a7, row)
+	}
+	leaves[0], leaves[1], leaves[2], leaves[3] = nodes[a0].cond, nodes[a1].cond, nodes[a2].cond, nodes[a3].cond
+	leaves[4], leaves[5], leaves[6], leaves[7] = nodes[a4].cond, nodes[a5].cond, nodes[a6].cond, nodes[a7].cond
+}
+
+// step is the node after numerical split i for row; a leaf stays where
+// it is, so that walks of trees shallower than their group's deepest wait
+// at their leaves.
+func step(nodes []node, i int32, row []float32) int32 {
+	n := &nodes[i]
+	if n.feature == leaf {
+		return i
+	}
+	v := row[n.feature&featureMask]
+	var right int32 // as in leafValues
+	if !(v < n.cond) {
+		right = 1
+	}
+	if v != v && n.feature&defaultLeft != 0 {
+		right = 0
+	}
+	return n.left + right
+}
+
+// leaves is numericLeaves for trees that may have categorical splits,
+// whose test is too large to inline.
+func (f *forest) leaves(roots *[treeLanes]int32, steps int32, row []float32, leaves *[treeLanes]float32) {
+	nodes := f.nodes
+	at := *roots
+	for range steps {
+		for k, i := range at {
+			n := &nodes[i]
+			if n.feature == leaf {
+				continue
+			}
+			v := row[n.feature&featureMask]
+			if n.feature&catSplit != 0 {
+				at[k] = n.left + f.branch(i, n, v)
+				continue
+			}
+			var right int32 // as in leafValues
+			if !(v < n.cond) {
+				right = 1
+			}
+			if v != v && n.feature&defaultLeft != 0 {
+				right = 0
+			}
+			at[k] = n.left + right
+		}
+	}
+	for k, i := range at {
+		leaves[k] = nodes[i].cond
 	}
 }

@@ -72,7 +72,19 @@ func (m *Model) PredictRow(row, out []float32) error {
 	if len(out) < m.numOutputs {
 		return fmt.Errorf("output has room for %d values; the model predicts %d", len(out), m.numOutputs)
 	}
-	m.predictRows(row, out, 0, 1)
+	var stack [stackGroups]float32
+	margins := stack[:]
+	if m.numGroup > stackGroups {
+		margins = make([]float32, m.numGroup)
+	}
+	margins = margins[:m.numGroup]
+	copy(margins, m.baseMargin)
+	if m.linear != nil {
+		m.linearMargins(row, margins)
+	} else {
+		m.forest.rowMargins(row, margins)
+	}
+	m.finish(margins, out[:m.numOutputs])
 	return nil
 }
 
@@ -104,11 +116,13 @@ func (m *Model) predictRows(x, out []float32, lo, hi int) {
 
 // treeMargins adds every tree's leaf to the margins of a block of rows,
 // tree by tree and in the trees' order, in float32 as XGBoost does, so the
-// sums round the same way.
+// sums round the same way. Rows short of a whole set of lanes are scored
+// one at a time.
 func (m *Model) treeMargins(x, margins []float32) {
 	f := &m.forest
 	ng, nf := m.numGroup, m.numFeature
 	n := len(x) / nf
+	whole := n / lanes * lanes
 	weighted := f.weight != nil
 	for t, root := range f.roots {
 		g := int(f.group[t])
@@ -116,17 +130,12 @@ func (m *Model) treeMargins(x, margins []float32) {
 		if weighted {
 			w = f.weight[t]
 		}
-		r := 0
-		for ; r+lanes <= n; r += lanes {
+		for r := 0; r < whole; r += lanes {
 			f.leafValues(root, x[r*nf:(r+lanes)*nf], nf, margins[r*ng+g:], ng, w, weighted)
 		}
-		for ; r < n; r++ {
-			v := f.leafValue(root, x[r*nf:(r+1)*nf])
-			if weighted {
-				v *= w
-			}
-			margins[r*ng+g] += v
-		}
+	}
+	for r := whole; r < n; r++ {
+		f.rowMargins(x[r*nf:(r+1)*nf], margins[r*ng:(r+1)*ng])
 	}
 }
 
