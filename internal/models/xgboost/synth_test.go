@@ -198,6 +198,11 @@ func TestPredictRowMatchesBatch(t *testing.T) {
 					}
 				}
 			}
+			if s.classes <= 16 {
+				if allocs := testing.AllocsPerRun(20, func() { m.PredictRow(x[:nf], row) }); allocs != 0 {
+					t.Fatalf("PredictRow allocates %v times per call; want 0", allocs)
+				}
+			}
 		})
 	}
 }
@@ -205,15 +210,25 @@ func TestPredictRowMatchesBatch(t *testing.T) {
 // BenchmarkPredictRow scores one row at a time with a model the size of a
 // typical served one: 100 trees of depth 6 on 30 features.
 func BenchmarkPredictRow(b *testing.B) {
-	s := synth{objective: "binary:logistic", trees: 100, depth: 6, features: 30}
+	benchmarkPredictRow(b, synth{objective: "binary:logistic", trees: 100, depth: 6, features: 30})
+}
+
+// BenchmarkPredictRowCategorical is BenchmarkPredictRow with three of the
+// features categorical, which take the walk that is not inlined.
+func BenchmarkPredictRowCategorical(b *testing.B) {
+	benchmarkPredictRow(b, synth{objective: "binary:logistic", trees: 100, depth: 6, features: 30, cats: 3})
+}
+
+func benchmarkPredictRow(b *testing.B, s synth) {
 	m := s.model(b, 1)
 	const n = 1024
 	x := s.rows(n, 2)
-	out := make([]float32, 1)
+	nf := s.features
+	out := make([]float32, m.NumOutputs())
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		r := i % n
-		if err := m.PredictRow(x[r*30:(r+1)*30], out); err != nil {
+		if err := m.PredictRow(x[r*nf:(r+1)*nf], out); err != nil {
 			b.Fatal(err)
 		}
 	}
