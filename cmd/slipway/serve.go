@@ -17,6 +17,7 @@ import (
 	"github.com/slipwayml/slipway/client"
 	"github.com/slipwayml/slipway/internal/api/inference"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/http1"
 	"github.com/slipwayml/slipway/internal/models/modeldir"
 	"github.com/slipwayml/slipway/internal/server"
 )
@@ -120,9 +121,11 @@ func serveHTTP(ctx context.Context, cmd *cobra.Command, handler http.Handler, ad
 		return errs.Invalid("listening on %s: %v", addr, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	front := &http1.Server{Handler: handler, Fast: inference.DataPlane, Fallback: srv,
+		IdleTimeout: srv.IdleTimeout, ReadHeaderTimeout: srv.ReadHeaderTimeout}
 	fmt.Fprintf(cmd.ErrOrStderr(), "%s at http://%s\n", what, ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- front.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -130,7 +133,7 @@ func serveHTTP(ctx context.Context, cmd *cobra.Command, handler http.Handler, ad
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := front.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return nil

@@ -20,12 +20,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/slipwayml/slipway/internal/api"
+	"github.com/slipwayml/slipway/internal/api/inference"
 	"github.com/slipwayml/slipway/internal/api/mlflow"
 	"github.com/slipwayml/slipway/internal/audit"
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/errs"
+	"github.com/slipwayml/slipway/internal/http1"
 	"github.com/slipwayml/slipway/internal/lineage"
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/pipelines/triggers"
@@ -281,8 +283,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 		app.Triggers.Run(bg)
 	}()
 
+	// Inference requests are served on http1's connection loop; every
+	// other connection is handed to srv.
+	front := &http1.Server{Handler: handler, Fast: inference.DataPlane, Fallback: srv,
+		IdleTimeout: srv.IdleTimeout, ReadHeaderTimeout: srv.ReadHeaderTimeout, Log: log}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- front.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -291,7 +297,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready chan<- string)
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := front.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish in time", "err", err)
 	}
 	return nil
