@@ -52,6 +52,7 @@ const (
 type PredictionLog struct {
 	s         *Service
 	queue     chan *Prediction
+	full      chan struct{} // a group is queued: the linger can end
 	group     int
 	linger    time.Duration
 	Retention time.Duration
@@ -61,7 +62,7 @@ type PredictionLog struct {
 }
 
 func newPredictionLog(s *Service) *PredictionLog {
-	return &PredictionLog{s: s, queue: make(chan *Prediction, DefaultLogQueue), group: DefaultLogGroup,
+	return &PredictionLog{s: s, queue: make(chan *Prediction, DefaultLogQueue), full: make(chan struct{}, 1), group: DefaultLogGroup,
 		linger: DefaultLogLinger, Retention: DefaultLogRetention}
 }
 
@@ -69,6 +70,14 @@ func newPredictionLog(s *Service) *PredictionLog {
 func (l *PredictionLog) Record(p *Prediction) {
 	select {
 	case l.queue <- p:
+		// The writer holds the first prediction of the group it is
+		// gathering, so a group is complete one short of l.group queued.
+		if len(l.queue) >= l.group-1 {
+			select {
+			case l.full <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		l.dropped.Add(1)
 	}
@@ -128,20 +137,27 @@ func (l *PredictionLog) run(ctx context.Context) {
 	}
 }
 
-// gather adds queued predictions to batch until it holds a group, the
-// linger has passed, or ctx ends (run then writes the rest).
+// gather adds queued predictions to batch once a group is queued, the
+// linger has passed, or ctx ends (run then writes the rest). The writer
+// sleeps through the linger rather than receiving from the queue: a
+// receiver waiting on it would be woken by every request.
 func (l *PredictionLog) gather(ctx context.Context, batch []*Prediction, linger *time.Timer) []*Prediction {
-	linger.Reset(l.linger)
-	defer linger.Stop()
-	for len(batch) < l.group {
+	if len(batch)+len(l.queue) < l.group {
 		select {
-		case p := <-l.queue:
-			batch = append(batch, p)
-		case <-linger.C:
-			return batch
-		case <-ctx.Done():
-			return batch
+		case <-l.full: // from a group already written
+		default:
 		}
+		linger.Reset(l.linger)
+		select {
+		case <-linger.C:
+		case <-l.full:
+			linger.Stop()
+		case <-ctx.Done():
+			linger.Stop()
+		}
+	}
+	for len(batch) < l.group && len(l.queue) > 0 {
+		batch = append(batch, <-l.queue)
 	}
 	return batch
 }

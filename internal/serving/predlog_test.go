@@ -152,13 +152,24 @@ func TestPredictionLogLingersForAGroup(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() { l.run(ctx); close(stopped) }()
 	x := []float32{1, 2, 3, 4}
-	for i := range 9 {
-		f.s.Observe("credit", m, "r"+strconv.Itoa(i), 1, x, []float32{0.5}, time.Millisecond)
-		time.Sleep(2 * time.Millisecond)
+	observe := func(from, to int) {
+		for i := from; i < to; i++ {
+			f.s.Observe("credit", m, "r"+strconv.Itoa(i), 1, x, []float32{0.5}, time.Millisecond)
+			time.Sleep(2 * time.Millisecond)
+		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); l.Stats().Logged < 8 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
+	waitLogged := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); l.Stats().Logged < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d predictions logged after 10 s, want %d: a full group waited for the linger", l.Stats().Logged, n)
+			}
+		}
 	}
+	observe(0, 4)
+	waitLogged(4) // a full group does not wait out the hour
+	observe(4, 9)
+	waitLogged(8)
 	time.Sleep(20 * time.Millisecond) // room for a write the ninth prediction should not cause
 	if st, n := l.Stats(), segments(); st.Logged != 8 || n != 2 {
 		t.Fatalf("after two full groups and one lingering prediction: %d logged in %d segments, want 8 in 2", st.Logged, n)
