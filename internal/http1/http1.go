@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,8 +196,10 @@ type conn struct {
 	nc     net.Conn
 	remote string
 	state  atomic.Int32
-	ctx    context.Context
-	cancel context.CancelFunc
+	// deadline says a read deadline is set.
+	deadline bool
+	ctx      context.Context
+	cancel   context.CancelFunc
 	// buf[start:end] is what has been read and not yet consumed.
 	buf        []byte
 	start, end int
@@ -293,10 +296,18 @@ func (c *conn) fill(limit int) (bool, error) {
 // readRequest reads one request. It returns the request and the bytes it
 // spans, or ok false (with nothing consumed) when the fast path does not
 // take it; err means the connection is done.
+//
+// Deadlines cost a timer update each, so a request that arrives whole
+// sets none: the idle deadline set before the wait covers its first read,
+// and ReadHeaderTimeout starts only when a request needs a second one.
 func (c *conn) readRequest() (req *http.Request, n int, ok bool, err error) {
 	if c.start == c.end {
 		if t := c.s.IdleTimeout; t > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(t))
+			c.deadline = true
+		} else if c.deadline {
+			c.nc.SetReadDeadline(time.Time{})
+			c.deadline = false
 		}
 		if _, err := c.fill(maxHeaderBytes); err != nil {
 			c.state.Store(stateClosed)
@@ -306,8 +317,16 @@ func (c *conn) readRequest() (req *http.Request, n int, ok bool, err error) {
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
 		return nil, 0, false, net.ErrClosed // Shutdown closed it first
 	}
-	if t := c.s.ReadHeaderTimeout; t > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t))
+	waited := false
+	more := func(limit int) (bool, error) {
+		if !waited {
+			waited = true
+			if t := c.s.ReadHeaderTimeout; t > 0 {
+				c.nc.SetReadDeadline(time.Now().Add(t))
+				c.deadline = true
+			}
+		}
+		return c.fill(limit)
 	}
 	var head int
 	for {
@@ -315,7 +334,7 @@ func (c *conn) readRequest() (req *http.Request, n int, ok bool, err error) {
 			head = i + len(crlfcrlf)
 			break
 		}
-		room, err := c.fill(maxHeaderBytes)
+		room, err := more(maxHeaderBytes)
 		if !room {
 			return nil, 0, false, nil
 		}
@@ -328,14 +347,11 @@ func (c *conn) readRequest() (req *http.Request, n int, ok bool, err error) {
 		return nil, 0, false, nil
 	}
 	for c.end-c.start < head+bodyLen {
-		if _, err := c.fill(head + bodyLen); err != nil {
+		if _, err := more(head + bodyLen); err != nil {
 			return nil, 0, false, err
 		}
 	}
 	req.Body = &body{b: c.buf[c.start+head : c.start+head+bodyLen]}
-	if t := c.s.ReadHeaderTimeout; t > 0 {
-		c.nc.SetReadDeadline(time.Time{})
-	}
 	return req, head + bodyLen, true, nil
 }
 
@@ -398,7 +414,7 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 		return nil, 0, false
 	}
 	uri := string(target)
-	u, err := url.ParseRequestURI(uri)
+	u, err := requestURL(uri)
 	if err != nil {
 		return nil, 0, false
 	}
@@ -426,6 +442,27 @@ func contentLength(v string) (int, bool) {
 	}
 	return n, n <= maxBodyBytes
 }
+
+// requestURL parses a request target as url.ParseRequestURI does. A
+// path of unreserved characters and slashes, the usual case, is its own
+// Path, which saves the parser's work.
+func requestURL(target string) (*url.URL, error) {
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(target); i++ {
+		ch := target[i]
+		if ch <= ' ' || ch == 0x7f || ch == '#' || (i < len(path) && !pathChars[ch]) {
+			return url.ParseRequestURI(target)
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, nil
+}
+
+var pathChars = func() (t [256]bool) {
+	for _, ch := range "-._~/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" {
+		t[ch] = true
+	}
+	return t
+}()
 
 var (
 	crlf     = []byte("\r\n")

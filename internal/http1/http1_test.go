@@ -2,8 +2,8 @@ package http1
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -294,6 +294,10 @@ func FuzzParseHead(f *testing.F) {
 		"GET /a HTTP/1.1\r\nHost: h\r\nX: \t v \t\r\n\r\n",
 		"GET //a/../b HTTP/1.1\r\nHost: h\r\n\r\n",
 		"GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\n",
+		"GET /a?b=%zz&c HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a? HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /a!b'(c)*;d=e HTTP/1.1\r\nHost: h\r\n\r\n",
 	} {
 		f.Add(seed)
 	}
@@ -312,7 +316,7 @@ func FuzzParseHead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the fast path took a request net/http refuses (%v):\n%q", err, head)
 		}
-		if got.Method != want.Method || got.RequestURI != want.RequestURI || got.URL.String() != want.URL.String() ||
+		if got.Method != want.Method || got.RequestURI != want.RequestURI || *got.URL != *want.URL ||
 			got.Host != want.Host || got.ContentLength != want.ContentLength || int64(length) != max(want.ContentLength, 0) ||
 			got.Close != want.Close || fmt.Sprint(got.Header) != fmt.Sprint(want.Header) {
 			t.Fatalf("%q parsed as\n%s %s %s %d %v %v\nnet/http:\n%s %s %s %d %v %v", head,
@@ -320,4 +324,48 @@ func FuzzParseHead(f *testing.F) {
 				want.Method, want.URL, want.Host, want.ContentLength, want.Close, want.Header)
 		}
 	})
+}
+
+// A connection that sends nothing is closed after IdleTimeout, and one
+// that starts a request and stalls after ReadHeaderTimeout.
+func TestTimeouts(t *testing.T) {
+	h := http.HandlerFunc(echo)
+	serve := func(idle, header time.Duration) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Server{Handler: h, Fast: allFast, Fallback: &http.Server{Handler: h}, IdleTimeout: idle, ReadHeaderTimeout: header}
+		go s.Serve(ln)
+		t.Cleanup(func() { s.Shutdown(context.Background()) })
+		return ln.Addr().String()
+	}
+	closedWithin := func(addr, send string, answers int) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, send)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for range answers {
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%q: %v", send, err)
+			}
+			io.ReadAll(res.Body)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%q: read %v, want the server to close the connection", send, err)
+		}
+	}
+	idle := serve(100*time.Millisecond, time.Minute)
+	closedWithin(idle, "", 0)
+	closedWithin(idle, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n", 1)
+	stalled := serve(time.Minute, 100*time.Millisecond)
+	closedWithin(stalled, "POST /a HTTP/1.1\r\nHost: h\r\n", 0)
+	closedWithin(stalled, "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab", 0)
+	closedWithin(stalled, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\n", 1)
 }
