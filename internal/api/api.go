@@ -137,16 +137,13 @@ func pushWebhook(r *http.Request) bool {
 
 func authenticate(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cfg.Auth == nil || public(r.URL.Path) || pushWebhook(r) {
+		if cfg.Auth == nil || public(r.URL.Path) || pushWebhook(r) ||
+			(!cfg.RequireAuth && r.Header.Get("Authorization") == "") {
 			next.ServeHTTP(w, r)
 			return
 		}
 		p, err := cfg.Auth.FromRequest(r)
 		if err != nil {
-			if !cfg.RequireAuth && r.Header.Get("Authorization") == "" {
-				next.ServeHTTP(w, r)
-				return
-			}
 			if errs.CodeOf(err) == errs.Unauthenticated {
 				w.Header().Set("WWW-Authenticate", `Basic realm="slipway"`)
 			}

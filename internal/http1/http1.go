@@ -418,7 +418,8 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 	if err != nil {
 		return nil, 0, false
 	}
-	r := &http.Request{
+	// Built on the stack: WithContext makes the one copy that escapes.
+	r := http.Request{
 		Method: m, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: host, RemoteAddr: c.remote, RequestURI: uri,
 		ContentLength: max(int64(length), 0),
