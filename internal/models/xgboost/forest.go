@@ -436,23 +436,11 @@ func (f *forest) leaves(roots *[treeLanes]int32, steps int32, row []float32, lea
 	at := *roots
 	for range steps {
 		for k, i := range at {
-			n := &nodes[i]
-			if n.feature == leaf {
-				continue
+			if n := &nodes[i]; n.feature != leaf && n.feature&catSplit != 0 {
+				at[k] = n.left + f.branch(i, n, row[n.feature&featureMask])
+			} else {
+				at[k] = step(nodes, i, row)
 			}
-			v := row[n.feature&featureMask]
-			if n.feature&catSplit != 0 {
-				at[k] = n.left + f.branch(i, n, v)
-				continue
-			}
-			var right int32 // as in leafValues
-			if !(v < n.cond) {
-				right = 1
-			}
-			if v != v && n.feature&defaultLeft != 0 {
-				right = 0
-			}
-			at[k] = n.left + right
 		}
 	}
 	for k, i := range at {
