@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -368,4 +369,38 @@ func TestTimeouts(t *testing.T) {
 	closedWithin(stalled, "POST /a HTTP/1.1\r\nHost: h\r\n", 0)
 	closedWithin(stalled, "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab", 0)
 	closedWithin(stalled, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\n", 1)
+}
+
+// Clients on many keep-alive connections, some of which are handed over
+// mid-way, each get their own answers.
+func TestConcurrentClients(t *testing.T) {
+	addr, _ := start(t, http.HandlerFunc(echo), allFast)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				path := "/infer"
+				if g%4 == 0 && i%50 == 49 {
+					path = "/slow" // hands this connection to net/http
+				}
+				body := fmt.Sprintf("client %d request %d", g, i)
+				res, err := client.Post("http://"+addr+path, "text/plain", strings.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if want := fmt.Sprintf("body=%q", body); res.StatusCode != 200 || !strings.Contains(string(got), want) {
+					t.Errorf("answer %d %q, want it to hold %s", res.StatusCode, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
