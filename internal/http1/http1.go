@@ -520,12 +520,12 @@ func canonicalKey(name []byte) string {
 }
 
 // isToken reports whether b is a non-empty RFC 9110 token.
-func isToken(b []byte) bool {
+func isToken[T string | []byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, ch := range b {
-		if int(ch) >= len(tokenChars) || !tokenChars[ch] {
+	for i := 0; i < len(b); i++ {
+		if ch := b[i]; int(ch) >= len(tokenChars) || !tokenChars[ch] {
 			return false
 		}
 	}

@@ -68,7 +68,7 @@ func (w *response) WriteHeader(code int) {
 		case "Connection":
 			w.close = w.close || hasToken(vs, "close")
 		}
-		if !isToken([]byte(k)) {
+		if !isToken(k) {
 			continue
 		}
 		for _, v := range vs {
