@@ -222,12 +222,15 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // delete an artifact other than the one it named.
 func refuseUncleanPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		segs := strings.Split(r.URL.Path, "/")
-		for i, seg := range segs {
-			if seg == "." || seg == ".." || (seg == "" && i > 0 && i < len(segs)-1) {
-				mlflow.WriteError(w, errs.Invalid("Invalid path %q: '.', '..' and empty segments are not allowed", r.URL.Path))
-				return
-			}
+		// An empty segment other than the first or last is two slashes in
+		// a row.
+		unclean := strings.Contains(r.URL.Path, "//")
+		for seg := range strings.SplitSeq(r.URL.Path, "/") {
+			unclean = unclean || seg == "." || seg == ".."
+		}
+		if unclean {
+			mlflow.WriteError(w, errs.Invalid("Invalid path %q: '.', '..' and empty segments are not allowed", r.URL.Path))
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -263,6 +266,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// pattern is the route ServeMux matched, set by recordRoute.
+	pattern string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -287,7 +292,6 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		holder := &routeHolder{}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		m.inflight.Inc()
 		defer func() {
@@ -301,7 +305,7 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 					mlflow.WriteError(sw, errs.New(errs.Internal, "internal error"))
 				}
 			}
-			route := holder.pattern
+			route := sw.pattern
 			if route == "" {
 				route = "unmatched"
 			} else if _, after, ok := strings.Cut(route, " "); ok {
@@ -314,24 +318,30 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 			if sw.status >= 500 {
 				level = slog.LevelError
 			}
-			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", float64(elapsed.Microseconds())/1000)
+			if log.Enabled(r.Context(), level) { // building the arguments allocates
+				log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", float64(elapsed.Microseconds())/1000)
+			}
 		}()
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), routeKey{}, holder)))
+		next.ServeHTTP(sw, r)
 	})
 }
 
-type routeKey struct{}
-
-type routeHolder struct{ pattern string }
-
-// recordRoute passes the pattern ServeMux matched back out to observe; the
-// request observe holds is not the one the mux sees once middleware has
-// derived a new context.
+// recordRoute passes the pattern ServeMux matched back out to observe,
+// through observe's statusWriter: the request observe holds is not the one
+// the mux sees once middleware has derived a new context.
 func recordRoute(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
-		if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
-			h.pattern = r.Pattern
+		for {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.pattern = r.Pattern
+				return
+			}
+			u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+			if !ok {
+				return
+			}
+			w = u.Unwrap()
 		}
 	})
 }

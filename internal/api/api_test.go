@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipwayml/slipway/internal/api"
 	"github.com/slipwayml/slipway/internal/auth"
@@ -153,5 +156,63 @@ func TestRoles(t *testing.T) {
 		if resp.StatusCode != c.status || !strings.Contains(string(raw), c.envelope) {
 			t.Errorf("%s %s as %s: %d %s, want %d with %s", c.method, c.path, c.token[:8], resp.StatusCode, raw, c.status, c.envelope)
 		}
+	}
+}
+
+// Requests are counted by the route ServeMux matched, also when
+// authentication derived a new request on the way in.
+func TestMetricsByRoute(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	tr, err := tracking.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { artifacts.Close() })
+	tokens := auth.New(db)
+	_, viewer, err := tokens.Create(ctx, "reader", "", auth.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(api.New(api.Config{Tracking: tr, Artifacts: artifacts, Auth: tokens, Registry: reg, MaxBodyBytes: 1 << 20}))
+	t.Cleanup(srv.Close)
+	for _, token := range []string{"", viewer} {
+		for _, path := range []string{"/api/2.0/mlflow/experiments/get?experiment_id=0", "/nope"} {
+			req, _ := http.NewRequest("GET", srv.URL+path, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "slipway_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["method"]+" "+labels["route"]+" "+labels["code"]] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{"GET /api/2.0/mlflow/experiments/get 200": 2, "GET unmatched 404": 2}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests by route: %v, want %v", got, want)
 	}
 }
