@@ -206,7 +206,8 @@ type conn struct {
 	buf        []byte
 	start, end int
 	w          response
-	out        []byte // the answer as written
+	out        []byte       // the answer as written
+	seen       []seenHeader // the last value of each header, see headerValue
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -386,7 +387,7 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 			return nil, 0, false
 		}
 		key := canonicalKey(name)
-		v := string(bytes.Trim(value, " \t"))
+		v := c.headerValue(key, bytes.Trim(value, " \t"))
 		switch key {
 		case "Host":
 			if host != "" {
@@ -429,6 +430,30 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 	}
 	return r.WithContext(c.ctx), max(length, 0), true
 }
+
+// headerValue returns b as a string. A keep-alive client sends the same
+// headers request after request, so the connection keeps the last value
+// of each header and reuses it when b is the same, instead of copying.
+func (c *conn) headerValue(key string, b []byte) string {
+	for i := range c.seen {
+		if c.seen[i].key == key {
+			if c.seen[i].value != string(b) {
+				c.seen[i].value = string(b)
+			}
+			return c.seen[i].value
+		}
+	}
+	v := string(b)
+	if len(c.seen) < maxSeenHeaders {
+		c.seen = append(c.seen, seenHeader{key, v})
+	}
+	return v
+}
+
+// maxSeenHeaders bounds the headers a connection keeps values of.
+const maxSeenHeaders = 16
+
+type seenHeader struct{ key, value string }
 
 // contentLength parses a Content-Length the fast path takes: digits only
 // (net/http refuses a sign), at most maxBodyBytes.
