@@ -378,7 +378,7 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 	lines := max(bytes.Count(rest, crlf)-1, 0)
 	values := make([]string, 0, lines)
 	h := make(http.Header, lines)
-	host, length := "", -1
+	host, hasHost, length := "", false, -1
 	for len(rest) > 2 {
 		var l []byte
 		l, rest, _ = bytes.Cut(rest, crlf)
@@ -390,10 +390,10 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 		v := c.headerValue(key, bytes.Trim(value, " \t"))
 		switch key {
 		case "Host":
-			if host != "" {
+			if hasHost {
 				return nil, 0, false
 			}
-			host = v
+			host, hasHost = v, true
 		case "Content-Length":
 			n, ok := contentLength(v)
 			if !ok || length >= 0 {
