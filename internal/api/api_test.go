@@ -17,27 +17,35 @@ import (
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets"
+	"github.com/slipwayml/slipway/internal/store"
 	"github.com/slipwayml/slipway/internal/store/storetest"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
 
 func newServer(t *testing.T) (*httptest.Server, string) {
 	t.Helper()
-	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "artifacts")
+	_, tr, artifacts := newStores(t, root)
+	srv := httptest.NewServer(api.New(api.Config{Tracking: tr, Artifacts: artifacts, MaxBodyBytes: 1 << 20}))
+	t.Cleanup(srv.Close)
+	return srv, root
+}
+
+// newStores opens a SQLite database with the tracking service on it, and
+// an artifact store at root.
+func newStores(t *testing.T, root string) (*store.DB, *tracking.Service, *blob.Store) {
+	t.Helper()
 	db := storetest.SQLite(t)
-	tr, err := tracking.New(ctx, db)
+	tr, err := tracking.New(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := filepath.Join(t.TempDir(), "artifacts")
-	artifacts, err := blob.Open(ctx, root, blob.Options{})
+	artifacts, err := blob.Open(context.Background(), root, blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { artifacts.Close() })
-	srv := httptest.NewServer(api.New(api.Config{Tracking: tr, Artifacts: artifacts, MaxBodyBytes: 1 << 20}))
-	t.Cleanup(srv.Close)
-	return srv, root
+	return db, tr, artifacts
 }
 
 // Dot and empty segments are refused rather than redirected: a client following
@@ -105,16 +113,7 @@ func TestReadOnlyFolders(t *testing.T) {
 // error envelope.
 func TestRoles(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.SQLite(t)
-	tr, err := tracking.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { artifacts.Close() })
+	db, tr, artifacts := newStores(t, t.TempDir())
 	tokens := auth.New(db)
 	_, viewer, err := tokens.Create(ctx, "reader", "", auth.RoleViewer)
 	if err != nil {
@@ -163,16 +162,7 @@ func TestRoles(t *testing.T) {
 // authentication derived a new request on the way in.
 func TestMetricsByRoute(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.SQLite(t)
-	tr, err := tracking.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { artifacts.Close() })
+	db, tr, artifacts := newStores(t, t.TempDir())
 	tokens := auth.New(db)
 	_, viewer, err := tokens.Create(ctx, "reader", "", auth.RoleViewer)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/slipwayml/slipway/internal/auth"
 	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/registry"
-	"github.com/slipwayml/slipway/internal/store/storetest"
 	"github.com/slipwayml/slipway/internal/tracking"
 )
 
@@ -23,16 +22,7 @@ import (
 // gates; the audit log shows the promotion that passed.
 func TestGovernanceOverHTTP(t *testing.T) {
 	ctx := context.Background()
-	db := storetest.SQLite(t)
-	tr, err := tracking.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { artifacts.Close() })
+	db, tr, artifacts := newStores(t, t.TempDir())
 	tokens := auth.New(db)
 	secret := map[string]string{}
 	for _, u := range []struct{ name, role string }{

@@ -11,13 +11,10 @@ import (
 
 	"github.com/slipwayml/slipway/internal/api"
 	"github.com/slipwayml/slipway/internal/auth"
-	"github.com/slipwayml/slipway/internal/blob"
 	"github.com/slipwayml/slipway/internal/datasets"
 	"github.com/slipwayml/slipway/internal/pipelines/runs"
 	"github.com/slipwayml/slipway/internal/pipelines/triggers"
 	"github.com/slipwayml/slipway/internal/registry"
-	"github.com/slipwayml/slipway/internal/store/storetest"
-	"github.com/slipwayml/slipway/internal/tracking"
 )
 
 // Registering a pipeline puts commands on the server's machine: only an
@@ -69,16 +66,7 @@ func TestPipelineRoles(t *testing.T) {
 func pipelineServer(t *testing.T, users map[string]string) (*httptest.Server, *runs.Service, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	db := storetest.SQLite(t)
-	tr, err := tracking.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	artifacts, err := blob.Open(ctx, t.TempDir(), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { artifacts.Close() })
+	db, tr, artifacts := newStores(t, t.TempDir())
 	tokens := auth.New(db)
 	secret := map[string]string{}
 	for name, role := range users {
