@@ -32,6 +32,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Limits of the fast path; a request beyond them is handed to net/http,
@@ -394,6 +396,7 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 				return nil, 0, false
 			}
 			host, hasHost = v, true
+			continue // net/http keeps it in Request.Host only
 		case "Content-Length":
 			n, ok := contentLength(v)
 			if !ok || length >= 0 {
@@ -402,9 +405,6 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 			length = n
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
 			return nil, 0, false
-		}
-		if key == "Host" {
-			continue // net/http keeps it in Request.Host only
 		}
 		values = append(values, v)
 		if vs, ok := h[key]; ok {
@@ -426,7 +426,7 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 		Method: m, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: host, RemoteAddr: c.remote, RequestURI: uri,
 		ContentLength: max(int64(length), 0),
-		Close:         hasToken(h["Connection"], "close"),
+		Close:         httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
 	}
 	return r.WithContext(c.ctx), max(length, 0), true
 }
@@ -525,14 +525,7 @@ var commonKeys = func() map[string]string {
 	for _, k := range []string{"Host", "Content-Length", "Content-Type", "Accept", "Accept-Encoding", "Authorization",
 		"Connection", "User-Agent", "X-Request-Id", "X-Forwarded-For", "Traceparent", "Cookie"} {
 		m[k] = k
-		m[http.CanonicalHeaderKey(k)] = k
-		lower := []byte(k)
-		for i, ch := range lower {
-			if 'A' <= ch && ch <= 'Z' {
-				lower[i] = ch + 'a' - 'A'
-			}
-		}
-		m[string(lower)] = k
+		m[strings.ToLower(k)] = k
 	}
 	return m
 }()
@@ -576,58 +569,6 @@ var tokenChars = func() (t [127]bool) {
 func validValue(b []byte) bool {
 	for _, ch := range b {
 		if (ch < ' ' && ch != '\t') || ch == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// hasToken reports whether a comma-separated header holds tok, in any case.
-func hasToken(values []string, tok string) bool {
-	for _, v := range values {
-		for len(v) > 0 {
-			var part string
-			part, v, _ = cutByte(v, ',')
-			if asciiEqualFold(trimOWS(part), tok) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func cutByte(s string, sep byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
 			return false
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // response buffers a handler's answer; answer writes it with one system
@@ -66,7 +68,7 @@ func (w *response) WriteHeader(code int) {
 		case "Date":
 			w.hasDate = true
 		case "Connection":
-			w.close = w.close || hasToken(vs, "close")
+			w.close = w.close || httpguts.HeaderValuesContainsToken(vs, "close")
 		}
 		if !isToken(k) {
 			continue
@@ -96,26 +98,19 @@ func appendValue(b []byte, v string) []byte {
 	return b
 }
 
-func (w *response) Write(p []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	if !bodyAllowed(w.status) {
-		return 0, http.ErrBodyNotAllowed
-	}
-	w.body = append(w.body, p...)
-	return len(p), nil
-}
+func (w *response) Write(p []byte) (int, error) { return appendBody(w, p) }
 
-func (w *response) WriteString(s string) (int, error) {
+func (w *response) WriteString(s string) (int, error) { return appendBody(w, s) }
+
+func appendBody[T string | []byte](w *response, b T) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	w.body = append(w.body, s...)
-	return len(s), nil
+	w.body = append(w.body, b...)
+	return len(b), nil
 }
 
 func bodyAllowed(status int) bool {
