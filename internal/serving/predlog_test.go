@@ -19,14 +19,7 @@ import (
 func TestPredictionLogWritesReadsAndPrunes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		f.register("credit", smallModel)
-		if _, err := f.s.Create(f.ctx, "credit", "models:/credit/1"); err != nil {
-			t.Fatal(err)
-		}
-		m, _, err := f.s.Route("credit", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := f.deployCredit()
 		clock := time.UnixMilli(1_000_000)
 		f.s.Now = func() time.Time { return clock }
 		x := []float32{1, 2, float32(math.NaN()), 4}
@@ -131,14 +124,7 @@ func BenchmarkPredictionLogWrite(b *testing.B) {
 // full, and writes a partial group when it stops.
 func TestPredictionLogLingersForAGroup(t *testing.T) {
 	f := newFixture(t, storetest.SQLite(t))
-	f.register("credit", smallModel)
-	if _, err := f.s.Create(f.ctx, "credit", "models:/credit/1"); err != nil {
-		t.Fatal(err)
-	}
-	m, _, err := f.s.Route("credit", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := f.deployCredit()
 	l := f.s.plog
 	l.group, l.linger = 4, time.Hour
 	segments := func() int {
@@ -179,4 +165,19 @@ func TestPredictionLogLingersForAGroup(t *testing.T) {
 	if st, n := l.Stats(), segments(); st.Logged != 9 || st.Queued != 0 || n != 3 {
 		t.Fatalf("after the writer stopped: %d logged in %d segments (%d queued), want 9 in 3", st.Logged, n, st.Queued)
 	}
+}
+
+// deployCredit deploys smallModel as deployment "credit" and returns the
+// version its traffic routes to.
+func (f *fixture) deployCredit() *Loaded {
+	f.t.Helper()
+	f.register("credit", smallModel)
+	if _, err := f.s.Create(f.ctx, "credit", "models:/credit/1"); err != nil {
+		f.t.Fatal(err)
+	}
+	m, _, err := f.s.Route("credit", "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
 }
