@@ -57,7 +57,7 @@ type Server struct {
 	// ReadHeaderTimeout the time to read a request's header (and body);
 	// zero means none.
 	IdleTimeout, ReadHeaderTimeout time.Duration
-	// Log receives panics that escape the handler.
+	// Log receives panics that escape the handler, and accept errors.
 	Log *slog.Logger
 
 	handoff  *chanListener
