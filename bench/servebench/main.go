@@ -23,6 +23,7 @@
 //	go run ./bench/servebench                       # about 3 minutes
 //	go run ./bench/servebench -duration 5s -warmup 1s   # quick
 //	go run ./bench/servebench -peer=false -cpuprofile cpu.out && go tool pprof -top cpu.out
+//	go run ./bench/servebench -peer=false -memprofile mem.out && go tool pprof -sample_index=alloc_space -top mem.out
 package main
 
 import (
@@ -59,6 +60,7 @@ type options struct {
 	peer, keep, inProcess bool
 	floor                 bool
 	cpuprofile, bin       string
+	memprofile            string
 }
 
 func main() {
@@ -76,9 +78,10 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp folder (model, server data and logs)")
 	flag.BoolVar(&o.inProcess, "inprocess", false, "run the server in this process (server.Run) instead of the built binary")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of Slipway's wrk run to this file (implies -inprocess)")
+	flag.StringVar(&o.memprofile, "memprofile", "", "write an allocation profile to this file and report allocations a request of Slipway's wrk run (implies -inprocess)")
 	flag.StringVar(&o.bin, "bin", "", "a slipway binary to run (default: go build ./cmd/slipway)")
 	flag.Parse()
-	if o.cpuprofile != "" {
+	if o.cpuprofile != "" || o.memprofile != "" {
 		o.inProcess = true
 	}
 	if o.rate <= 0 || o.duration < time.Second || o.conns < 1 || o.threads < 1 || o.openConns < 1 || o.peerProcs < 1 {
@@ -207,9 +210,12 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	logf("Slipway: wrk -t%d -c%d -d%s", o.threads, o.conns, o.duration)
+	var mem0, mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
 	cpu0 := treeCPU(s.pid())
 	rep.wrk, err = runWrk(script, url, o.threads, o.conns, o.duration)
 	cpu1 := treeCPU(s.pid())
+	runtime.ReadMemStats(&mem1)
 	if prof != nil {
 		pprof.StopCPUProfile()
 		prof.Close()
@@ -219,6 +225,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rep.cpuUS = (cpu1 - cpu0).Seconds() * 1e6 / float64(rep.wrk.Requests)
+	if o.memprofile != "" {
+		// The server runs in this process and wrk in its own, so these
+		// are the server's allocations.
+		n := float64(rep.wrk.Requests)
+		logf("Slipway's wrk run: %.0f allocations and %.0f bytes a request, %d GC cycles",
+			float64(mem1.Mallocs-mem0.Mallocs)/n, float64(mem1.TotalAlloc-mem0.TotalAlloc)/n, mem1.NumGC-mem0.NumGC)
+		if err := writeHeapProfile(o.memprofile); err != nil {
+			return err
+		}
+	}
 	// The open loop starts once the prediction log has caught up, so that
 	// it measures the steady state at its rate, not wrk's backlog.
 	t0 := time.Now()
@@ -587,4 +603,17 @@ func floor(ctx context.Context, body []byte, script string, o options) (openLoop
 	}
 	w, err := runWrk(script, url, o.threads, o.conns, o.duration)
 	return open, w, err
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	logf("allocation profile in %s", path)
+	return f.Close()
 }
