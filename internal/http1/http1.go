@@ -202,7 +202,6 @@ type conn struct {
 	state  atomic.Int32
 	// deadline says a read deadline is set.
 	deadline bool
-	ctx      context.Context
 	cancel   context.CancelFunc
 	// buf[start:end] is what has been read and not yet consumed.
 	buf        []byte
@@ -210,12 +209,30 @@ type conn struct {
 	w          response
 	out        []byte       // the answer as written
 	seen       []seenHeader // the last value of each header, see headerValue
+	// The request being served and what it points to. They are reused
+	// for the connection's next request, so a handler must not keep the
+	// request, its URL, header or body after it returns.
+	req    http.Request
+	blank  *http.Request // an empty request carrying the context, copied into req
+	uri    string
+	url    url.URL
+	header http.Header
+	values []string // the header's values, one backing array for all
+	body   body
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
-	return &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), ctx: ctx, cancel: cancel, buf: make([]byte, 4096)}
+	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), cancel: cancel, buf: make([]byte, 4096)}
+	c.setContext(ctx)
+	return c
+}
+
+// setContext sets the context of the connection's requests. http.Request
+// has no setter, so the copy WithContext makes is kept and copied from.
+func (c *conn) setContext(ctx context.Context) {
+	c.blank = new(http.Request).WithContext(ctx)
 }
 
 // serve answers requests until the connection closes or is handed over.
@@ -356,7 +373,8 @@ func (c *conn) readRequest() (req *http.Request, n int, ok bool, err error) {
 			return nil, 0, false, err
 		}
 	}
-	req.Body = &body{b: c.buf[c.start+head : c.start+head+bodyLen]}
+	c.body = body{b: c.buf[c.start+head : c.start+head+bodyLen]}
+	req.Body = &c.body
 	return req, head + bodyLen, true, nil
 }
 
@@ -371,15 +389,30 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' || !isToken(method) {
 		return nil, 0, false
 	}
-	path, _, _ := bytes.Cut(target, question)
 	m := methodString(method)
-	if m == "" || !c.s.Fast(m, string(path)) {
+	if m == "" {
+		return nil, 0, false
+	}
+	// A keep-alive client usually asks for the same target again.
+	if string(target) != c.uri {
+		c.uri = string(target)
+	}
+	uri := c.uri
+	path, _, _ := strings.Cut(uri, "?")
+	if !c.s.Fast(m, path) {
 		return nil, 0, false
 	}
 	// One backing array for every header's value slice, as net/http does.
-	lines := max(bytes.Count(rest, crlf)-1, 0)
-	values := make([]string, 0, lines)
-	h := make(http.Header, lines)
+	if c.header == nil {
+		c.header = make(http.Header, 8)
+	} else {
+		clear(c.header)
+	}
+	h := c.header
+	values := c.values[:0]
+	if lines := max(bytes.Count(rest, crlf)-1, 0); cap(values) < lines {
+		values = make([]string, 0, lines)
+	}
 	host, hasHost, length := "", false, -1
 	for len(rest) > 2 {
 		var l []byte
@@ -406,7 +439,7 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
 			return nil, 0, false
 		}
-		values = append(values, v)
+		values = append(values, v) // never grows: there is room for every line
 		if vs, ok := h[key]; ok {
 			h[key] = append(vs, v)
 		} else {
@@ -416,19 +449,18 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 	if host == "" {
 		return nil, 0, false
 	}
-	uri := string(target)
-	u, err := requestURL(uri)
+	c.values = values
+	u, err := requestURL(&c.url, uri)
 	if err != nil {
 		return nil, 0, false
 	}
-	// Built on the stack: WithContext makes the one copy that escapes.
-	r := http.Request{
-		Method: m, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Host: host, RemoteAddr: c.remote, RequestURI: uri,
-		ContentLength: max(int64(length), 0),
-		Close:         httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
-	}
-	return r.WithContext(c.ctx), max(length, 0), true
+	r := &c.req
+	*r = *c.blank
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = m, u, "HTTP/1.1", 1, 1
+	r.Header, r.Host, r.RemoteAddr, r.RequestURI = h, host, c.remote, uri
+	r.ContentLength = max(int64(length), 0)
+	r.Close = httpguts.HeaderValuesContainsToken(h["Connection"], "close")
+	return r, max(length, 0), true
 }
 
 // headerValue returns b as a string. A keep-alive client sends the same
@@ -473,8 +505,8 @@ func contentLength(v string) (int, bool) {
 
 // requestURL parses a request target as url.ParseRequestURI does. A
 // path of unreserved characters and slashes, the usual case, is its own
-// Path, which saves the parser's work.
-func requestURL(target string) (*url.URL, error) {
+// Path, which saves the parser's work: it is set in u, which is returned.
+func requestURL(u *url.URL, target string) (*url.URL, error) {
 	path, query, hasQuery := strings.Cut(target, "?")
 	for i := 0; i < len(target); i++ {
 		ch := target[i]
@@ -482,7 +514,8 @@ func requestURL(target string) (*url.URL, error) {
 			return url.ParseRequestURI(target)
 		}
 	}
-	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, nil
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return u, nil
 }
 
 var pathChars = func() (t [256]bool) {
@@ -493,10 +526,9 @@ var pathChars = func() (t [256]bool) {
 }()
 
 var (
-	crlf     = []byte("\r\n")
-	sp       = []byte(" ")
-	colon    = []byte(":")
-	question = []byte("?")
+	crlf  = []byte("\r\n")
+	sp    = []byte(" ")
+	colon = []byte(":")
 )
 
 // methodString returns the method as one of net/http's constants, so
