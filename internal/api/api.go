@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -222,18 +223,28 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // delete an artifact other than the one it named.
 func refuseUncleanPaths(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// An empty segment other than the first or last is two slashes in
-		// a row.
-		unclean := strings.Contains(r.URL.Path, "//")
-		for seg := range strings.SplitSeq(r.URL.Path, "/") {
-			unclean = unclean || seg == "." || seg == ".."
-		}
-		if unclean {
+		if uncleanPath(r.URL.Path) {
 			mlflow.WriteError(w, errs.Invalid("Invalid path %q: '.', '..' and empty segments are not allowed", r.URL.Path))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func uncleanPath(p string) bool {
+	// An empty segment other than the first or last is two slashes in a
+	// row.
+	if strings.Contains(p, "//") {
+		return true
+	}
+	for p != "" {
+		var seg string
+		seg, p, _ = strings.Cut(p, "/")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 type metrics struct {
@@ -286,13 +297,33 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// statusWriters are reused: like the ResponseWriter it wraps, a handler
+// must not keep one after it returns.
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+// statusLabels are the metrics' code labels, made once.
+var statusLabels = func() (t [600]string) {
+	for code := range t {
+		t[code] = strconv.Itoa(code)
+	}
+	return t
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
+}
+
 // observe logs and measures each request by its route pattern, not its raw
 // path, so metrics have bounded cardinality. It also turns a panic into a
 // logged 500 instead of a dropped connection.
 func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := statusWriters.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w, status: http.StatusOK}
 		m.inflight.Inc()
 		defer func() {
 			m.inflight.Dec()
@@ -312,7 +343,7 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 				route = after
 			}
 			elapsed := time.Since(start)
-			m.requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
+			m.requests.WithLabelValues(r.Method, route, statusLabel(sw.status)).Inc()
 			m.latency.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
 			level := slog.LevelDebug
 			if sw.status >= 500 {
@@ -321,6 +352,8 @@ func observe(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 			if log.Enabled(r.Context(), level) { // building the arguments allocates
 				log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", float64(elapsed.Microseconds())/1000)
 			}
+			*sw = statusWriter{}
+			statusWriters.Put(sw)
 		}()
 		next.ServeHTTP(sw, r)
 	})

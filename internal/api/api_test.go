@@ -52,7 +52,7 @@ func newStores(t *testing.T, root string) (*store.DB, *tracking.Service, *blob.S
 // ServeMux's redirect would write somewhere other than where it asked.
 func TestUncleanPathsRefused(t *testing.T) {
 	srv, root := newServer(t)
-	for _, p := range []string{"a/../x", "a/%2e%2e/x", "./x", "a/./x", "a/%2E%2E/%2e%2e/x", "/x", "a//x"} {
+	for _, p := range []string{"a/../x", "a/%2e%2e/x", "./x", "a/./x", "a/%2E%2E/%2e%2e/x", "/x", "a//x", "a/..", "a/."} {
 		req, _ := http.NewRequest("PUT", srv.URL+"/api/2.0/mlflow-artifacts/artifacts/"+p, strings.NewReader("hi"))
 		req.URL.Opaque = "//" + req.URL.Host + "/api/2.0/mlflow-artifacts/artifacts/" + p // send the path as written
 		resp, err := http.DefaultClient.Do(req)

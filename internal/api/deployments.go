@@ -129,4 +129,7 @@ var (
 
 // generatedID names a request that came without an id: unique within
 // this server's life and across restarts.
-func generatedID() string { return idPrefix + strconv.FormatInt(idSeq.Add(1), 36) }
+func generatedID() string {
+	var b [32]byte
+	return string(strconv.AppendInt(append(b[:0], idPrefix...), idSeq.Add(1), 36))
+}
