@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,45 @@ type Prediction struct {
 	PredictionInfo
 	Inputs  []float32 // row-major, the model's features
 	Outputs []float32 // row-major, the model's outputs
+
+	values []float32 // backs Inputs and Outputs of a pooled prediction
+	shared bool      // a shadow scores Inputs: not to be recycled
+}
+
+// predictions recycles the predictions Observe queues once the writer has
+// encoded them: a busy server queues tens of thousands a second, and each
+// would otherwise be garbage within a linger, paid for in GC cycles.
+var predictions = sync.Pool{New: func() any { return new(Prediction) }}
+
+// maxPooledValues bounds the buffer a recycled prediction keeps, so that
+// one large batch does not pin its memory in the pool.
+const maxPooledValues = 4096
+
+// newPrediction returns a prediction holding copies of x and y: the
+// caller's buffers are reused.
+func newPrediction(info PredictionInfo, x, y []float32) *Prediction {
+	p := predictions.Get().(*Prediction)
+	p.PredictionInfo, p.shared = info, false
+	p.values = append(append(p.values[:0], x...), y...)
+	p.Inputs, p.Outputs = p.values[:len(x):len(x)], p.values[len(x):]
+	return p
+}
+
+// recycle gives p back once nothing reads it any more.
+func (p *Prediction) recycle() {
+	if p.shared || cap(p.values) > maxPooledValues {
+		return
+	}
+	p.Inputs, p.Outputs = nil, nil
+	predictions.Put(p)
+}
+
+// recycle gives back a written group, which the queue had handed over.
+func recycle(batch []*Prediction) {
+	for i, p := range batch {
+		p.recycle()
+		batch[i] = nil
+	}
 }
 
 // Prediction log defaults: a queue that absorbs a few seconds of bursts
@@ -58,7 +98,8 @@ type PredictionLog struct {
 	Retention time.Duration
 
 	logged, dropped, failed, shadowSkipped atomic.Int64
-	unchecked                              int // segment bytes written since the last checkpoint (writer only)
+	unchecked                              int    // segment bytes written since the last checkpoint (writer only)
+	segment                                []byte // the segment being written (writer only)
 }
 
 func newPredictionLog(s *Service) *PredictionLog {
@@ -66,7 +107,8 @@ func newPredictionLog(s *Service) *PredictionLog {
 		linger: DefaultLogLinger, Retention: DefaultLogRetention}
 }
 
-// Record queues p, or counts it as dropped when the queue is full.
+// Record queues p, or counts it as dropped when the queue is full. The log
+// owns p from then on, and recycles it once written.
 func (l *PredictionLog) Record(p *Prediction) {
 	select {
 	case l.queue <- p:
@@ -80,6 +122,7 @@ func (l *PredictionLog) Record(p *Prediction) {
 		}
 	default:
 		l.dropped.Add(1)
+		p.recycle()
 	}
 }
 
@@ -120,6 +163,7 @@ func (l *PredictionLog) run(ctx context.Context) {
 		case p := <-l.queue:
 			batch = l.gather(ctx, append(batch[:0], p), linger)
 			l.write(context.WithoutCancel(ctx), batch)
+			recycle(batch)
 		case <-prune.C:
 			l.prune(ctx)
 		case <-ctx.Done():
@@ -132,6 +176,7 @@ func (l *PredictionLog) run(ctx context.Context) {
 					return
 				}
 				l.write(context.WithoutCancel(ctx), batch)
+				recycle(batch)
 			}
 		}
 	}
@@ -184,7 +229,10 @@ func (l *PredictionLog) write(ctx context.Context, batch []*Prediction) {
 			for _, p := range ps {
 				lo, hi = min(lo, p.Time), max(hi, p.Time)
 			}
-			data := encodeSegment(ps)
+			// The driver has copied the bytes once Exec returns, so one
+			// buffer serves every segment.
+			l.segment = appendSegment(l.segment[:0], ps)
+			data := l.segment
 			written += len(data)
 			if _, err := tx.ExecContext(ctx, db.Q(`INSERT INTO prediction_segments (deployment, min_time_ms, max_time_ms, count, data)
 				VALUES (?, ?, ?, ?, ?)`), d, lo, hi, len(ps), data); err != nil {
@@ -193,6 +241,9 @@ func (l *PredictionLog) write(ctx context.Context, batch []*Prediction) {
 		}
 		return nil
 	})
+	if cap(l.segment) > 4<<20 {
+		l.segment = nil // a group of large batches need not stay in memory
+	}
 	if err != nil {
 		l.failed.Add(int64(len(batch)))
 		l.s.Log.Error("writing the prediction log", "predictions", len(batch), "err", err)
@@ -416,21 +467,14 @@ func (s *Service) RecordFeedback(ctx context.Context, deployment string, fb []Fe
 // shadow and this request is drawn for it, scores the rows with the shadow
 // off the request path and logs that answer too.
 func (s *Service) Observe(deployment string, m *Loaded, requestID string, rows int, x, y []float32, latency time.Duration) {
-	now := s.nowMillis()
-	p := &Prediction{PredictionInfo: PredictionInfo{RequestID: requestID, Deployment: deployment, ModelName: m.Name, Version: m.Version,
-		Time: now, LatencyUS: latency.Microseconds(), Rows: rows}, Inputs: append([]float32(nil), x...), Outputs: append([]float32(nil), y...)}
+	p := newPrediction(PredictionInfo{RequestID: requestID, Deployment: deployment, ModelName: m.Name, Version: m.Version,
+		Time: s.nowMillis(), LatencyUS: latency.Microseconds(), Rows: rows}, x, y)
+	sh := s.drawShadow(deployment)
+	p.shared = sh != nil
 	s.plog.Record(p)
-	t := s.table(deployment)
-	if t == nil || t.shadow == nil || rand.IntN(100) >= t.shadow.upTo {
+	if sh == nil {
 		return
 	}
-	select {
-	case s.shadowSlots <- struct{}{}:
-	default:
-		s.plog.shadowSkipped.Add(1) // shadows never queue up behind real traffic
-		return
-	}
-	sh := t.shadow.model
 	go func() {
 		defer func() { <-s.shadowSlots }()
 		start := time.Now()
@@ -445,4 +489,20 @@ func (s *Service) Observe(deployment string, m *Loaded, requestID string, rows i
 		info.ModelName, info.Version, info.Shadow, info.LatencyUS = sh.Name, sh.Version, true, took.Microseconds()
 		s.plog.Record(&Prediction{PredictionInfo: info, Inputs: p.Inputs, Outputs: out})
 	}()
+}
+
+// drawShadow returns the deployment's shadow when this request is drawn
+// for it and a scoring slot is free; the caller frees the slot.
+func (s *Service) drawShadow(deployment string) *Loaded {
+	t := s.table(deployment)
+	if t == nil || t.shadow == nil || rand.IntN(100) >= t.shadow.upTo {
+		return nil
+	}
+	select {
+	case s.shadowSlots <- struct{}{}:
+		return t.shadow.model
+	default:
+		s.plog.shadowSkipped.Add(1) // shadows never queue up behind real traffic
+		return nil
+	}
 }

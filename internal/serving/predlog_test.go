@@ -3,8 +3,11 @@ package serving
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,4 +183,63 @@ func (f *fixture) deployCredit() *Loaded {
 		f.t.Fatal(err)
 	}
 	return m
+}
+
+// Written predictions are recycled, and one a shadow is still scoring is
+// not: with observers, a shadow and the writer all running, every logged
+// prediction keeps the values it was observed with.
+func TestRecycledPredictionsKeepTheirValues(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t))
+	m := f.deployCredit()
+	f.register("credit", smallModel)
+	if _, err := f.s.SetShadow(f.ctx, "credit", "models:/credit/2", 50); err != nil {
+		t.Fatal(err)
+	}
+	l := f.s.plog
+	l.group, l.linger = 16, time.Millisecond
+	ctx, cancel := context.WithCancel(f.ctx)
+	stopped := make(chan struct{})
+	go func() { l.run(ctx); close(stopped) }()
+	const observers, each = 4, 500
+	var wg sync.WaitGroup
+	for o := range observers {
+		wg.Go(func() {
+			x, y := make([]float32, 4), make([]float32, 1)
+			for i := range each {
+				n := o*each + i
+				for j := range x {
+					x[j] = float32(10*n + j)
+				}
+				y[0] = float32(n)
+				f.s.Observe("credit", m, "r"+strconv.Itoa(n), 1, x, y, time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	for len(f.s.shadowSlots) > 0 { // shadows still scoring
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-stopped
+	got, err := f.s.Predictions(f.ctx, "credit", 0, math.MaxInt64, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shadows := 0
+	for _, p := range got {
+		n, err := strconv.Atoi(strings.TrimPrefix(p.RequestID, "r"))
+		if err != nil {
+			t.Fatalf("request id %q", p.RequestID)
+		}
+		want := fmt.Sprintf("[%d,%d,%d,%d]", 10*n, 10*n+1, 10*n+2, 10*n+3)
+		if string(p.Inputs) != want || (!p.Shadow && string(p.Outputs) != "["+strconv.Itoa(n)+"]") {
+			t.Fatalf("%s (shadow %v) logged inputs %s, outputs %s; observed with %s, [%d]", p.RequestID, p.Shadow, p.Inputs, p.Outputs, want, n)
+		}
+		if p.Shadow {
+			shadows++
+		}
+	}
+	if st := l.Stats(); len(got) != observers*each+shadows || shadows == 0 || st.Dropped != 0 || st.Failed != 0 {
+		t.Fatalf("%d predictions logged, %d of them a shadow's, want %d and some; stats %+v", len(got), shadows, observers*each+shadows, st)
+	}
 }

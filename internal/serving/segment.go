@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // A segment is the predictions one write group holds for one deployment,
@@ -27,12 +28,13 @@ import (
 // their decimal text.
 const segmentFormat = 1
 
-func encodeSegment(ps []*Prediction) []byte {
+// appendSegment appends the segment of ps to b.
+func appendSegment(b []byte, ps []*Prediction) []byte {
 	size := 16
 	for _, p := range ps {
 		size += 48 + len(p.RequestID) + len(p.ModelName) + 4*(len(p.Inputs)+len(p.Outputs))
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = append(b, segmentFormat)
 	b = binary.AppendUvarint(b, uint64(len(ps)))
 	for _, p := range ps {

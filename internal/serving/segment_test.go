@@ -16,7 +16,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 		{PredictionInfo: PredictionInfo{RequestID: "", ModelName: "team/credit", Version: 12, Shadow: true, Time: 5, Rows: 1},
 			Inputs: []float32{math.MaxFloat32}, Outputs: nil},
 	}
-	data := encodeSegment(in)
+	data := appendSegment(nil, in)
 	r, err := newSegmentReader(data)
 	if err != nil {
 		t.Fatal(err)
