@@ -45,7 +45,9 @@ const (
 
 // Server serves connections from a listener.
 type Server struct {
-	// Handler answers the requests Fast accepts.
+	// Handler answers the requests Fast accepts. A connection reuses the
+	// request (its URL, header and body) and the ResponseWriter for its
+	// next request, so Handler must not keep any of them once it returns.
 	Handler http.Handler
 	// Fast says whether a request with this method and path (the
 	// request target up to '?', still escaped) takes the fast path.
@@ -209,9 +211,8 @@ type conn struct {
 	w          response
 	out        []byte       // the answer as written
 	seen       []seenHeader // the last value of each header, see headerValue
-	// The request being served and what it points to. They are reused
-	// for the connection's next request, so a handler must not keep the
-	// request, its URL, header or body after it returns.
+	// The request being served and what it points to, reused for the
+	// connection's next request (see Server.Handler).
 	req    http.Request
 	blank  *http.Request // an empty request carrying the context, copied into req
 	uri    string
