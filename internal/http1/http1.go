@@ -404,14 +404,16 @@ func (c *conn) parseHead(b []byte) (*http.Request, int, bool) {
 		return nil, 0, false
 	}
 	// One backing array for every header's value slice, as net/http does.
-	if c.header == nil {
+	// What an unusually large header grew is not kept: clearing a map
+	// costs in proportion to its size.
+	if len(c.header) > maxKeptHeaders || c.header == nil {
 		c.header = make(http.Header, 8)
 	} else {
 		clear(c.header)
 	}
 	h := c.header
 	values := c.values[:0]
-	if lines := max(bytes.Count(rest, crlf)-1, 0); cap(values) < lines {
+	if lines := max(bytes.Count(rest, crlf)-1, 0); cap(values) < lines || cap(values) > maxKeptHeaders {
 		values = make([]string, 0, lines)
 	}
 	host, hasHost, length := "", false, -1
@@ -483,8 +485,12 @@ func (c *conn) headerValue(key string, b []byte) string {
 	return v
 }
 
-// maxSeenHeaders bounds the headers a connection keeps values of.
-const maxSeenHeaders = 16
+// maxSeenHeaders bounds the headers a connection keeps values of, and
+// maxKeptHeaders the header lines its reused header map and values hold.
+const (
+	maxSeenHeaders = 16
+	maxKeptHeaders = 64
+)
 
 type seenHeader struct{ key, value string }
 

@@ -156,6 +156,10 @@ func TestAnswersAsNetHTTPDoes(t *testing.T) {
 		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: example\r\n%sContent-Length: %d\r\n\r\n%s", path, headers, len(body), body)
 	}
 	big := strings.Repeat("x", 200<<10)
+	var manyHeaders string
+	for i := range 100 {
+		manyHeaders += fmt.Sprintf("X-Id: %d\r\nX-H%d: v\r\n", i, i)
+	}
 	cases := []struct {
 		name, raw string
 		fast      []bool // which answers the fast path serves
@@ -166,6 +170,7 @@ func TestAnswersAsNetHTTPDoes(t *testing.T) {
 		{"lower-case and odd header names", "POST /a HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\nX-WEIRD-name: v\r\n\r\nok", []bool{true}, false},
 		{"keep-alive, pipelined", post("/a", "", "1") + post("/b", "", "22") + "GET /c HTTP/1.1\r\nHost: h\r\n\r\n", []bool{true, true, true}, false},
 		{"nothing of a request carries over to the next", post("/a?q=1", "User-Agent: t\r\nX-Id: 1\r\nX-Id: 2\r\n", "1") + post("/b", "X-Id: 3\r\n", "") + post("/c", "", "3"), []bool{true, true, true}, false},
+		{"a hundred headers, then a few", post("/a", manyHeaders, "1") + post("/b", "X-Id: 3\r\n", "2"), []bool{true, true}, false},
 		{"fast, handed over, then net/http keeps the connection", post("/a", "", "1") + post("/slow", "", "2") + post("/c", "", "3"), []bool{true, false, false}, false},
 		{"Connection: close", post("/a", "Connection: keep-alive, Close\r\n", "1") + post("/b", "", "2"), []bool{true}, true},
 		{"the handler asks to close", post("/close", "", "1") + post("/b", "", "2"), []bool{true}, true},

@@ -68,8 +68,8 @@ func (p *Prediction) recycle() {
 	predictions.Put(p)
 }
 
-// recycle gives back a written group, which the queue had handed over.
-func recycle(batch []*Prediction) {
+// recycleAll gives back a written group, which the queue had handed over.
+func recycleAll(batch []*Prediction) {
 	for i, p := range batch {
 		p.recycle()
 		batch[i] = nil
@@ -163,7 +163,7 @@ func (l *PredictionLog) run(ctx context.Context) {
 		case p := <-l.queue:
 			batch = l.gather(ctx, append(batch[:0], p), linger)
 			l.write(context.WithoutCancel(ctx), batch)
-			recycle(batch)
+			recycleAll(batch)
 		case <-prune.C:
 			l.prune(ctx)
 		case <-ctx.Done():
@@ -176,7 +176,7 @@ func (l *PredictionLog) run(ctx context.Context) {
 					return
 				}
 				l.write(context.WithoutCancel(ctx), batch)
-				recycle(batch)
+				recycleAll(batch)
 			}
 		}
 	}
