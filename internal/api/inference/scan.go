@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -203,14 +204,19 @@ func (s *scanner) unescape(start int) ([]byte, bool) {
 				return nil, false
 			}
 			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
+				pair := unicode.ReplacementChar
 				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+					next := s.i
 					s.i += 2
-					if r2, ok = s.hex4(); !ok {
+					r2, ok := s.hex4()
+					if !ok {
 						return nil, false
 					}
+					if pair = utf16.DecodeRune(r, r2); pair == unicode.ReplacementChar {
+						s.i = next // not a pair: the second escape is read on its own, as encoding/json does
+					}
 				}
-				r = utf16.DecodeRune(r, r2)
+				r = pair
 			}
 			s.arena = utf8.AppendRune(s.arena, r)
 		default:
