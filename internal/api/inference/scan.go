@@ -311,18 +311,38 @@ func (s *scanner) literal(word string) bool {
 }
 
 // number reads a JSON number (strict grammar) as a float64.
+//
+// While it checks the grammar it also gathers the digits as an integer
+// mantissa and a decimal exponent. When the mantissa is at most 2^53 and
+// the exponent at most 22 either way, both are exact float64s and one
+// multiplication or division rounds correctly, which is the value
+// strconv.ParseFloat returns (Clinger's fast path, which ParseFloat also
+// takes, after parsing the text a second time). A request's numbers
+// almost always qualify; the rest go to ParseFloat.
 func (s *scanner) number() (float64, bool) {
 	start := s.i
 	i := s.i
 	b := s.b
-	if i < len(b) && b[i] == '-' {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
 		i++
+	}
+	var mant uint64
+	exp := 0
+	exact := true // mant holds every digit read
+	digit := func(c byte) {
+		if mant < 1<<59 {
+			mant = mant*10 + uint64(c-'0')
+		} else {
+			exact = false
+		}
 	}
 	switch {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			digit(b[i])
 			i++
 		}
 	default:
@@ -338,6 +358,8 @@ func (s *scanner) number() (float64, bool) {
 		i++
 		d := i
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			digit(b[i])
+			exp--
 			i++
 		}
 		if i == d {
@@ -348,11 +370,19 @@ func (s *scanner) number() (float64, bool) {
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
+		sign := 1
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			if b[i] == '-' {
+				sign = -1
+			}
 			i++
 		}
 		d := i
+		e := 0
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			if e < 10000 {
+				e = e*10 + int(b[i]-'0')
+			}
 			i++
 		}
 		if i == d {
@@ -360,8 +390,21 @@ func (s *scanner) number() (float64, bool) {
 			s.fail("a number needs digits in its exponent")
 			return 0, false
 		}
+		exp += sign * e
 	}
 	s.i = i
+	if exact && mant <= 1<<53 && exp >= -22 && exp <= 22 {
+		f := float64(mant)
+		if exp >= 0 {
+			f *= exactPow10[exp]
+		} else {
+			f /= exactPow10[-exp]
+		}
+		if neg {
+			f = -f
+		}
+		return f, true
+	}
 	f, err := strconv.ParseFloat(string(b[start:i]), 64)
 	if err != nil {
 		// Out of range: ParseFloat returns ±Inf (or 0), which is the value.
@@ -372,6 +415,10 @@ func (s *scanner) number() (float64, bool) {
 	}
 	return f, true
 }
+
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // skip consumes any value.
 func (s *scanner) skip() { s.skipDepth(0) }
