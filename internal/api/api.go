@@ -136,10 +136,17 @@ func pushWebhook(r *http.Request) bool {
 	return ok && name != "" && !strings.Contains(name, "/")
 }
 
+// noAuthorization is h.Get("Authorization") == "" without canonicalising
+// the key at every request.
+func noAuthorization(h http.Header) bool {
+	vs := h["Authorization"]
+	return len(vs) == 0 || vs[0] == ""
+}
+
 func authenticate(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Auth == nil || public(r.URL.Path) || pushWebhook(r) ||
-			(!cfg.RequireAuth && r.Header.Get("Authorization") == "") {
+			(!cfg.RequireAuth && noAuthorization(r.Header)) {
 			next.ServeHTTP(w, r)
 			return
 		}

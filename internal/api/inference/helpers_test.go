@@ -64,9 +64,15 @@ type testResolver struct {
 	// byVersion maps "name/version" to an endpoint for explicit versions.
 	byVersion map[string]*testEndpoint
 	notReady  bool
+
+	mu      sync.Mutex
+	lastKey string // the routing key of the last lookup
 }
 
 func (r *testResolver) Endpoint(ctx context.Context, name, version, routingKey string) (Endpoint, error) {
+	r.mu.Lock()
+	r.lastKey = routingKey
+	r.mu.Unlock()
 	if version != "" {
 		if e, ok := r.byVersion[name+"/"+version]; ok {
 			return e, nil

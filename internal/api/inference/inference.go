@@ -163,6 +163,7 @@ func New(r Resolver, opts Options) *Server {
 	if opts.RoutingHeader == "" {
 		opts.RoutingHeader = DefaultRoutingHeader
 	}
+	opts.RoutingHeader = http.CanonicalHeaderKey(opts.RoutingHeader) // for headerValue
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -300,12 +301,21 @@ func writeBody(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 }
 
+// headerValue is h.Get(key) for a key already in canonical form, which
+// Get would canonicalise again at every call.
+func headerValue(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 // endpoint resolves the model a request names.
 func (s *Server) endpoint(r *http.Request, name, version string) (Endpoint, error) {
 	if name == "" {
 		return nil, errs.NotFoundf("no model name in the path")
 	}
-	ep, err := s.res.Endpoint(r.Context(), name, version, r.Header.Get(s.opts.RoutingHeader))
+	ep, err := s.res.Endpoint(r.Context(), name, version, headerValue(r.Header, s.opts.RoutingHeader))
 	if err != nil {
 		return nil, err
 	}
@@ -321,10 +331,10 @@ func notReady(ep Endpoint) error {
 
 // infer runs the endpoint on c.req, sizing the outputs.
 func (s *Server) infer(r *http.Request, ep Endpoint, c *call, nout int) error {
-	c.req.RoutingKey = r.Header.Get(s.opts.RoutingHeader)
+	c.req.RoutingKey = headerValue(r.Header, s.opts.RoutingHeader)
 	c.req.Body = c.body
 	if c.req.ID == "" {
-		c.req.ID = r.Header.Get("X-Request-Id")
+		c.req.ID = headerValue(r.Header, "X-Request-Id")
 	}
 	n := c.req.Rows * nout
 	if cap(c.res.Outputs) < n {

@@ -386,3 +386,28 @@ func TestConcurrentRequests(t *testing.T) {
 		}
 	}
 }
+
+// The routing header reaches the resolver and the endpoint, and
+// X-Request-Id the endpoint, whatever case the client and the
+// configuration write the header names in.
+func TestRoutingKeyAndRequestID(t *testing.T) {
+	for _, configured := range []string{"", "x-user-ID"} {
+		h := newHarness(t, Options{RoutingHeader: configured})
+		sent := strings.ToLower(configured)
+		if configured == "" {
+			sent = "x-slipway-routing-key"
+		}
+		body := strings.Replace(matrixBody(smallRows, false), `"id":"req-1",`, "", 1) // an id in the body would win
+		w := h.do("POST", "/v2/models/small/infer", "application/json", body, sent, "user-7", "x-request-id", "req-9")
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		got := h.eps["small"].lastRequest()
+		h.res.mu.Lock()
+		key := h.res.lastKey
+		h.res.mu.Unlock()
+		if got.RoutingKey != "user-7" || key != "user-7" || got.ID != "req-9" {
+			t.Errorf("routing header %q sent as %q: the endpoint saw key %q and id %q, the resolver key %q", configured, sent, got.RoutingKey, got.ID, key)
+		}
+	}
+}

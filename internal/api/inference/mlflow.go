@@ -109,7 +109,7 @@ func contentType(h string) (string, error) {
 }
 
 func (s *Server) invocations(c *call, w http.ResponseWriter, r *http.Request) error {
-	mt, err := contentType(r.Header.Get("Content-Type"))
+	mt, err := contentType(headerValue(r.Header, "Content-Type"))
 	if err != nil {
 		return err
 	}

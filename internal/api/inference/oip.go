@@ -713,7 +713,7 @@ func (s *Server) Infer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) infer1(c *call, w http.ResponseWriter, r *http.Request) error {
-	if r.Header.Get("Inference-Header-Content-Length") != "" {
+	if headerValue(r.Header, "Inference-Header-Content-Length") != "" {
 		return errs.Invalid("the binary tensor data extension is not supported; send tensors as JSON")
 	}
 	ep, err := s.endpoint(r, r.PathValue("model"), r.PathValue("version"))
